@@ -1,0 +1,116 @@
+"""The one attention layer every variant runs through.
+
+Y = softmax(sum_m alpha_m S_m + mask_bias) (X W_V), output = concat_h(Y_h) W_O
+
+where each S_m is the (batch | 1, heads, q, k) logit tensor of one component: dot product
+(vanilla.py), dense or factorized dense (dense.py), random, fixed or factorized random (random.py).
+A single-component variant skips the mixture. Only the logits differ between variants, so masks,
+softmax, dropout, value/output projections and the decoding cache live here once.
+
+A logit component implements:
+  length_bound: bool                 True if its parameters are sized by max_len (N).
+  __call__(x, positions) -> logits   positions None (row = one example at 0..n-1) or (B, n).
+  init_cache(batch, length, dtype)   allocate whatever decoding needs (only keys, for vanilla).
+  decode(x, index, length) -> logits for the single query x (B, 1, d) at position `index`
+                                     against the `length` cache slots.
+"""
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from synth.attention.masks import attention_bias
+from synth.attention.mixture import MixtureWeights
+from synth.attention.projections import HeadProjection, OutputProjection
+
+
+class SynthesizerAttention(nnx.Module):
+  """Self-attention whose alignment logits come from one or more components (see module doc)."""
+
+  def __init__(self, variant: str, components: dict[str, nnx.Module], *, d_model: int,
+               num_heads: int, max_len: int, rngs: nnx.Rngs, causal: bool = False,
+               mixture: str = "softmax", dropout_rate: float = 0.0, dtype=jnp.float32):
+    head_dim = d_model // num_heads
+    self.variant = variant
+    self.num_heads, self.head_dim, self.max_len = num_heads, head_dim, max_len
+    self.causal = causal
+    self.length_bound = any(c.length_bound for c in components.values())
+    self.components = nnx.Dict(components)
+    self.mixture = (MixtureWeights(len(components), num_heads, mixture, rngs=rngs)
+                    if len(components) > 1 else None)
+    self.value = HeadProjection(d_model, num_heads, head_dim, rngs=rngs, dtype=dtype)
+    self.out = OutputProjection(num_heads, head_dim, d_model, rngs=rngs, dtype=dtype)
+    self.dropout = nnx.Dropout(dropout_rate, rngs=rngs) if dropout_rate else None
+    self.cached_value = None
+    self.cache_index = None
+
+  def check_length(self, length: int):
+    """Raises a clear error when a length-bound variant would see more than max_len positions."""
+    if self.length_bound and length > self.max_len:
+      raise ValueError(
+          f"attention variant '{self.variant}' supports sequences of at most max_len="
+          f"{self.max_len}, got length {length}; raise max_len or shorten the input")
+
+  def __call__(self, x, *, mask=None, positions=None, segment_ids=None, decode=False,
+               return_weights=False):
+    """Attends x (B, n, d) to itself.
+
+    Args:
+      x: input (B, n, d).
+      mask: key-validity mask (B, n), True for real tokens, or a boolean array broadcastable to
+        (B, heads, n, n). Padding keys always get zero weight.
+      positions: (B, n) positions of each token within its own example, needed for packed rows
+        (synthetic logits are indexed by position); None means 0..n-1 in every row.
+      segment_ids: (B, n) example ids of packed rows; tokens attend only their own example.
+      decode: run one step of incremental decoding against the cache made by init_cache.
+      return_weights: also return the attention weights (B, heads, q, k).
+    """
+    if decode:
+      return self._decode_step(x, mask, return_weights)
+    n = x.shape[1]
+    self.check_length(n)
+    logits = self._mix([c(x, positions) for c in self.components.values()])
+    logits = logits + attention_bias(n, n, causal=self.causal, mask=mask, segment_ids=segment_ids)
+    return self._attend(logits, self.value(x), return_weights)
+
+  def init_cache(self, batch: int, length: int, dtype=jnp.float32):
+    """Allocates the decoding cache: values only, plus keys for a dot-product component."""
+    self.check_length(length)
+    self.cached_value = nnx.Cache(jnp.zeros((batch, length, self.num_heads, self.head_dim),
+                                            dtype))
+    self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
+    for component in self.components.values():
+      component.init_cache(batch, length, dtype)
+
+  def _decode_step(self, x, mask, return_weights):
+    if self.cached_value is None:
+      raise ValueError("decode=True needs a cache: call init_cache(batch, length) first")
+    if x.shape[1] != 1:
+      raise ValueError(f"decode=True takes one token per step, got {x.shape[1]}")
+    index = self.cache_index[...]
+    length = self.cached_value.shape[1]
+    v = self.value(x).astype(self.cached_value.dtype)
+    self.cached_value[...] = jax.lax.dynamic_update_slice_in_dim(
+        self.cached_value[...], v, index, 1)
+    logits = self._mix([c.decode(x, index, length) for c in self.components.values()])
+    filled = (jnp.arange(length) <= index)[None, :]
+    if mask is not None:
+      filled = filled & jnp.asarray(mask, bool)
+    logits = logits + attention_bias(1, length, mask=filled)
+    self.cache_index[...] = index + 1
+    return self._attend(logits, self.cached_value[...], return_weights)
+
+  def _mix(self, logits):
+    """Weighted sum of component logits (in float32), or the only component's logits."""
+    if self.mixture is None:
+      return logits[0].astype(jnp.float32)
+    alpha = self.mixture()
+    return sum(alpha[m][None, :, None, None] * s.astype(jnp.float32)
+               for m, s in enumerate(logits))
+
+  def _attend(self, logits, v, return_weights):
+    weights = jax.nn.softmax(logits, axis=-1)
+    # Position-only variants give batch-1 weights; broadcasting after the softmax computes it once.
+    weights = jnp.broadcast_to(weights, (v.shape[0], *weights.shape[1:]))
+    dropped = self.dropout(weights) if self.dropout is not None else weights
+    y = self.out(jnp.einsum("bhqk,bkhd->bqhd", dropped.astype(v.dtype), v))
+    return (y, weights) if return_weights else y

@@ -1,0 +1,115 @@
+"""Dense and Factorized Dense Synthesizer logits: each token predicts its own attention row.
+
+Dense:  B_h[i, :] = F_h(x_i) = W_2^h relu(W_1^h x_i + b_1^h) + b_2^h, a vector of N = max_len
+logits, one per key POSITION. Row i depends on token i alone (no token-token interaction), which
+the tests check. Per head W_1^h is (d, d_h) and W_2^h is (d_h, N): d^2 + dN weights per layer.
+
+Factorized Dense: F_h gives two short vectors A in R^a and B in R^b with a * b = N, and row i is the
+flattened OUTER product: logit for key position j = p * b + q is A[p] * B[q] (A repeated
+element-wise, B tiled). Tiling both factors instead would repeat whole blocks when gcd(a, b) > 1.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from synth.attention.projections import HeadProjection, xavier
+from synth.params import param
+
+
+def gather_key_positions(rows, positions):
+  """Selects columns of per-position logits: rows (B, H, q, N) -> (B, H, q, k).
+
+  positions (B, k) are the keys' positions within their own example (packed rows restart at 0).
+  """
+  return jnp.take_along_axis(rows, positions[:, None, None, :], axis=-1)
+
+
+class DenseLogits(nnx.Module):
+  """Dense Synthesizer: a two-layer MLP per head maps x_i to the N logits of row i."""
+
+  length_bound = True
+
+  def __init__(self, d_model: int, num_heads: int, head_dim: int, max_len: int, *,
+               rngs: nnx.Rngs, dtype=jnp.float32):
+    self.hidden = HeadProjection(d_model, num_heads, head_dim, rngs=rngs, use_bias=True,
+                                 dtype=dtype)
+    self.kernel = param(rngs, xavier(1, 2, batch_axis=0), (num_heads, head_dim, max_len),
+                        ("heads", "kv", "length"))
+    self.bias = param(rngs, nnx.initializers.zeros, (num_heads, max_len), ("heads", "length"))
+    self.dtype = dtype
+
+  def rows(self, x):
+    """The full per-position logits (B, H, n, N) of every token in x (B, n, d)."""
+    h = jax.nn.relu(self.hidden(x))
+    rows = jnp.einsum("bnhk,hkm->bhnm", h, self.kernel[...].astype(self.dtype))
+    return rows + self.bias[...].astype(self.dtype)[None, :, None, :]
+
+  def __call__(self, x, positions=None):
+    rows = self.rows(x)
+    if positions is None:
+      return rows[..., :x.shape[1]]
+    return gather_key_positions(rows, positions)
+
+  def init_cache(self, batch, length, dtype):
+    del batch, length, dtype  # Rows depend on the query token only: nothing to cache.
+
+  def decode(self, x, index, length: int):
+    del index  # Row pos_t comes from token t itself; cache slot j holds position j.
+    return self.rows(x)[..., :length]
+
+
+def default_factors(n: int) -> tuple[int, int]:
+  """The most balanced a * b = n with a <= b (a = largest divisor of n not above sqrt(n))."""
+  a = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
+  return a, n // a
+
+
+class FactorizedDenseLogits(nnx.Module):
+  """Factorized Dense Synthesizer: row i = flatten(outer(A_h(x_i), B_h(x_i))), a * b = N."""
+
+  length_bound = True
+
+  def __init__(self, d_model: int, num_heads: int, head_dim: int, max_len: int, *,
+               rngs: nnx.Rngs, factor_a: int | None = None, factor_b: int | None = None,
+               dtype=jnp.float32):
+    if factor_a is None and factor_b is None:
+      factor_a, factor_b = default_factors(max_len)
+    elif factor_a is None:
+      factor_a = max_len // factor_b
+    elif factor_b is None:
+      factor_b = max_len // factor_a
+    if factor_a * factor_b != max_len:
+      raise ValueError(
+          f"factorized_dense needs factor_a * factor_b == max_len, got {factor_a} * {factor_b} "
+          f"!= {max_len}")
+    self.factor_a, self.factor_b = factor_a, factor_b
+    self.hidden = HeadProjection(d_model, num_heads, head_dim, rngs=rngs, use_bias=True,
+                                 dtype=dtype)
+    self.kernel_a = param(rngs, xavier(1, 2, batch_axis=0), (num_heads, head_dim, factor_a),
+                          ("heads", "kv", "length"))
+    self.kernel_b = param(rngs, xavier(1, 2, batch_axis=0), (num_heads, head_dim, factor_b),
+                          ("heads", "kv", "length"))
+    self.dtype = dtype
+
+  def rows(self, x):
+    """Per-position logits (B, H, n, a*b); column p * b + q holds A[p] * B[q]."""
+    h = jax.nn.relu(self.hidden(x))
+    a = jnp.einsum("bnhk,hka->bhna", h, self.kernel_a[...].astype(self.dtype))
+    b = jnp.einsum("bnhk,hkc->bhnc", h, self.kernel_b[...].astype(self.dtype))
+    outer = a[..., :, None] * b[..., None, :]
+    return outer.reshape(*outer.shape[:-2], self.factor_a * self.factor_b)
+
+  def __call__(self, x, positions=None):
+    rows = self.rows(x)
+    if positions is None:
+      return rows[..., :x.shape[1]]
+    return gather_key_positions(rows, positions)
+
+  def init_cache(self, batch, length, dtype):
+    del batch, length, dtype
+
+  def decode(self, x, index, length: int):
+    del index
+    return self.rows(x)[..., :length]
