@@ -1,0 +1,126 @@
+"""The base experiment config: every field a task config may set, each with its default.
+
+Task configs in configs/ start from `base_config()` and change what their task needs. Keeping all
+fields here means a dotted override of a field that does not exist fails before any work starts
+(ml_collections raises on unknown keys), and every config is documented in one place.
+"""
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Seed for parameter init, dropout and data shuffling; a resumed run reuses it.
+  c.seed = 0
+  # Path of another run's workdir or checkpoint step dir to initialise params (only) from.
+  c.init_from = ""
+
+  c.model = m = ml_collections.ConfigDict()
+  # Architecture: 'decoder' (LM), 'encoder_decoder' (MT, summarisation, T5) or 'encoder_classifier'.
+  m.kind = "decoder"
+  # Self-attention variant: a name in synth.attention.VARIANTS or a '+'-joined mixture of them.
+  m.variant = "vanilla"
+  # How a mixture weights its logits: 'sum', 'sigmoid' or 'softmax' (the paper's equation).
+  m.mixture = "softmax"
+  # Factorized dense sizes a * b = max_len; 0 picks the most balanced pair.
+  m.factor_a = 0
+  m.factor_b = 0
+  # Factorized random rank k (the paper uses 8).
+  m.factor_k = 8
+  # Vocabulary size (shared by source and target); must match the tokenizer.
+  m.vocab_size = 32000
+  # Model width d, heads H, feed-forward width.
+  m.d_model = 512
+  m.num_heads = 8
+  m.d_ff = 2048
+  # Layers: the decoder-only LM uses num_decoder_layers; the classifier num_encoder_layers.
+  m.num_encoder_layers = 6
+  m.num_decoder_layers = 6
+  # N: the longest sequence synthetic attention parameters are sized for (hard limit).
+  m.max_len = 256
+  # 'sinusoidal' or 'learned' absolute position embeddings.
+  m.positions = "sinusoidal"
+  # 'pre' (pre-LN, stable for deep and long runs) or 'post' (post-LN, the original Transformer).
+  m.norm = "pre"
+  # Share input embeddings and output projection (and encoder/decoder embeddings).
+  m.tie_embeddings = True
+  # Dropout on residual branches/embeddings, and on attention weights.
+  m.dropout_rate = 0.1
+  m.attention_dropout_rate = 0.0
+  # Compute dtype: 'float32' or 'bfloat16' (parameters and softmax stay float32).
+  m.dtype = "float32"
+  # Number of output classes of the encoder classifier (1 = regression).
+  m.num_classes = 2
+  # Rematerialise each layer in the backward pass (saves memory, costs ~1/3 more compute).
+  m.remat = False
+
+  c.data = d = ml_collections.ConfigDict()
+  # Where examples come from: 'python_docs' (offline, ships with Python) or a task name.
+  d.source = "python_docs"
+  # Tokens per training row (packed) and global batch size in rows.
+  d.seq_len = 128
+  d.batch_size = 32
+  d.eval_batch_size = 32
+  # Pack several examples into each row (segment ids + positions) instead of padding.
+  d.pack = True
+  # SentencePiece vocab path; empty = train one on first use and cache it in the workdir.
+  d.vocab_path = ""
+  # Directory for downloaded/prepared data (TFDS data_dir and offline corpora).
+  d.data_dir = ""
+  # Cap on eval examples (0 = the whole split); eval never drops or repeats an example.
+  d.max_eval_examples = 0
+
+  c.optimizer = o = ml_collections.ConfigDict()
+  # 'adam', 'adamw' or 'adafactor'.
+  o.name = "adam"
+  # Peak learning rate (for 'rsqrt': the multiplier of d_model^-0.5 * min(step^-0.5, ...)).
+  o.learning_rate = 1e-3
+  # 'rsqrt' (Transformer schedule with warmup), 'cosine' (warmup then cosine decay), 'constant'.
+  o.schedule = "rsqrt"
+  o.warmup_steps = 100
+  # Adam moments and epsilon (the Transformer paper: 0.9, 0.98, 1e-9).
+  o.b1 = 0.9
+  o.b2 = 0.98
+  o.eps = 1e-9
+  # Decoupled weight decay (adamw/adafactor); never applied to biases, norms or scalars.
+  o.weight_decay = 0.0
+  # Clip gradients to this global norm (0 = off).
+  o.grad_clip_norm = 1.0
+  # Label smoothing of the cross-entropy targets.
+  o.label_smoothing = 0.0
+  # Accumulate gradients over this many micro-batches per update.
+  o.grad_accum_steps = 1
+
+  c.train = t = ml_collections.ConfigDict()
+  # Total optimizer updates.
+  t.num_steps = 1000
+  # Log training metrics every this many steps.
+  t.log_every = 50
+  # Evaluate on the validation split every this many steps (0 = only at the end).
+  t.eval_every = 500
+  # Number of eval batches per periodic evaluation (0 = the whole split).
+  t.eval_steps = 0
+  # Save a checkpoint every this many steps; keep the last `keep` and the `keep_best` best.
+  t.checkpoint_every = 500
+  t.keep = 3
+  t.keep_best = 1
+  # Eval metric that ranks checkpoints for keep_best, and whether lower is better.
+  t.best_metric = "loss"
+  t.best_mode = "min"
+
+  c.mesh = ml_collections.ConfigDict()
+  # Mesh axis sizes; one may be -1 to take all remaining devices.
+  c.mesh.data = -1
+  c.mesh.fsdp = 1
+  c.mesh.tensor = 1
+  # Logical axis -> mesh axis rules (tuples of (logical name, mesh axis or None)).
+  c.mesh.rules = (
+      ("batch", ("data", "fsdp")),
+      ("embed", "fsdp"),
+      ("vocab", "tensor"),
+      ("heads", "tensor"),
+      ("mlp", "tensor"),
+      ("kv", None),
+      ("length", None),
+      ("classes", None),
+  )
+  return c
