@@ -70,18 +70,22 @@ def base_config() -> ml_collections.ConfigDict:
   d.max_eval_examples = 0
 
   c.optimizer = o = ml_collections.ConfigDict()
-  # 'adam', 'adamw' or 'adafactor'.
+  # 'adam', 'adamw' (adam + decoupled weight decay) or 'adafactor' (factored moments, no momentum).
   o.name = "adam"
-  # Peak learning rate (for 'rsqrt': the multiplier of d_model^-0.5 * min(step^-0.5, ...)).
+  # Peak learning rate, reached at the end of warmup, for every schedule.
   o.learning_rate = 1e-3
-  # 'rsqrt' (Transformer schedule with warmup), 'cosine' (warmup then cosine decay), 'constant'.
+  # With s = update + 1, w = warmup_steps: 'rsqrt' = lr * min(s / w, sqrt(w / s)) (the Transformer
+  # schedule: it equals d^-0.5 * min(s^-0.5, s * w^-1.5) when lr = (d * w)^-0.5, 7e-4 for d=512,
+  # w=4000); 'cosine' = linear warmup then cosine decay to 0 at train.num_steps;
+  # 'constant' = linear warmup then lr.
   o.schedule = "rsqrt"
   o.warmup_steps = 100
-  # Adam moments and epsilon (the Transformer paper: 0.9, 0.98, 1e-9).
+  # Adam moments and epsilon (the Transformer paper: 0.9, 0.98, 1e-9); adafactor ignores them.
   o.b1 = 0.9
   o.b2 = 0.98
   o.eps = 1e-9
-  # Decoupled weight decay (adamw/adafactor); never applied to biases, norms or scalars.
+  # Decoupled weight decay (adamw/adafactor), scaled by the schedule like AdamW; applied only to
+  # parameters with 2+ dims not named 'bias' (never to biases, norm scales or scalars).
   o.weight_decay = 0.0
   # Clip gradients to this global norm (0 = off).
   o.grad_clip_norm = 1.0

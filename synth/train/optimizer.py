@@ -1,0 +1,132 @@
+"""Learning-rate schedules and the optax optimizer built from the config's `optimizer` section.
+
+`learning_rate` means the peak learning rate for every schedule, so switching schedules or model
+widths never silently changes the step size by orders of magnitude. The original Transformer
+schedule, d_model^-0.5 * min(s^-0.5, s * warmup^-1.5), is 'rsqrt' with
+learning_rate = (d_model * warmup_steps)^-0.5 (e.g. 512 wide, 4000 warmup: 7.0e-4).
+
+All optimizers share one chain: clip the global gradient norm, precondition (Adam or Adafactor
+moments), add decoupled weight decay, scale by the schedule. Decay therefore follows the
+schedule as in AdamW (update = -lr(t) * (precond(g) + wd * w)) for Adafactor too.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+import optax
+
+SCHEDULES = ("rsqrt", "cosine", "constant")
+OPTIMIZERS = ("adam", "adamw", "adafactor")
+
+# Names of parameters that are never decayed whatever their rank: per-head biases are stored as
+# (heads, ...) stacks of 1-D biases.
+_NO_DECAY_NAMES = ("bias",)
+
+
+def _warmup(step, warmup_steps: int):
+  """Linear ramp reaching 1 on update number `warmup_steps` (step warmup_steps - 1)."""
+  if warmup_steps <= 0:
+    return jnp.ones_like(step, dtype=jnp.float32)
+  return jnp.minimum(1.0, (step + 1.0) / warmup_steps)
+
+
+def make_schedule(opt_config, num_steps: int) -> optax.Schedule:
+  """The learning rate as a function of the optimizer update count (0-based).
+
+  With s = step + 1, w = warmup_steps, lr = learning_rate:
+    rsqrt:    lr * min(s / w, sqrt(w / s))   peak lr at s = w, then inverse-sqrt decay
+              (w = 0 is taken as 1: rsqrt decay needs a reference step)
+    cosine:   lr * s / w during warmup, then lr * (1 + cos(pi * p)) / 2 with
+              p = (step - w) / (num_steps - w), reaching 0 at num_steps
+    constant: lr * min(1, s / w)
+  The update count is the optimizer's, so gradient accumulation does not stretch the schedule.
+  """
+  name = opt_config.schedule
+  lr = float(opt_config.learning_rate)
+  warmup = int(opt_config.warmup_steps)
+  if warmup < 0:
+    raise ValueError(f"optimizer.warmup_steps must be >= 0, got {warmup}")
+  if name == "rsqrt":
+    ref = max(warmup, 1)
+
+    def schedule(step):
+      s = jnp.asarray(step, jnp.float32) + 1.0
+      return lr * jnp.minimum(s / ref, jnp.sqrt(ref / s))
+
+  elif name == "cosine":
+    if num_steps <= warmup:
+      raise ValueError(f"cosine schedule needs num_steps ({num_steps}) > warmup_steps ({warmup})")
+
+    def schedule(step):
+      step = jnp.asarray(step, jnp.float32)
+      progress = jnp.clip((step - warmup) / (num_steps - warmup), 0.0, 1.0)
+      return lr * _warmup(step, warmup) * 0.5 * (1.0 + jnp.cos(math.pi * progress))
+
+  elif name == "constant":
+
+    def schedule(step):
+      return lr * _warmup(jnp.asarray(step, jnp.float32), warmup)
+
+  else:
+    raise ValueError(f"unknown optimizer.schedule {name!r}; choose one of {SCHEDULES}")
+  return schedule
+
+
+def _leaf_name(path) -> str:
+  """The parameter's own name: the last dict/attribute key, skipping nnx Variables' '.value'."""
+  for key in reversed(path):
+    name = getattr(key, "key", getattr(key, "name", None))
+    if isinstance(name, str) and not (isinstance(key, jax.tree_util.GetAttrKey)
+                                      and name == "value"):
+      return name
+  return ""
+
+
+def decay_mask(params):
+  """True for the parameters weight decay applies to: matrices and higher, biases excluded.
+
+  Decided by rank (ndim <= 1: biases, norm scales, scalars are not decayed) plus the name 'bias'
+  (per-head biases are 2-D). Rank and names are the same whether optax sees an nnx.State of
+  Variables or the plain arrays nnx.Optimizer passes, so init and update agree.
+  """
+  def decays(path, x):
+    return jnp.ndim(x) >= 2 and _leaf_name(path) not in _NO_DECAY_NAMES
+
+  return jax.tree_util.tree_map_with_path(decays, params)
+
+
+def make_optimizer(opt_config, *, num_steps: int):
+  """(optax transformation, schedule) for `opt_config`; schedule(update count) is the lr.
+
+  With grad_accum_steps = k > 1 the transformation is optax.MultiSteps: it returns zero updates
+  for k - 1 micro-batches and applies the whole chain (clipping included) to their mean gradient
+  on the k-th, so the trainer calls it once per micro-batch.
+  """
+  name = opt_config.name
+  if name not in OPTIMIZERS:
+    raise ValueError(f"unknown optimizer.name {name!r}; choose one of {OPTIMIZERS}")
+  weight_decay = float(opt_config.weight_decay)
+  if weight_decay and name == "adam":
+    raise ValueError("optimizer.weight_decay > 0 needs optimizer.name 'adamw' or 'adafactor'")
+  accum = int(opt_config.grad_accum_steps)
+  if accum < 1:
+    raise ValueError(f"optimizer.grad_accum_steps must be >= 1, got {accum}")
+  schedule = make_schedule(opt_config, num_steps)
+
+  chain = []
+  if opt_config.grad_clip_norm > 0:
+    chain.append(optax.clip_by_global_norm(float(opt_config.grad_clip_norm)))
+  if name == "adafactor":
+    # Factored second moments with Adafactor's own step-dependent decay, no momentum, and its
+    # update clipping (RMS <= 1); b1/b2/eps are Adam's and unused here.
+    chain += [optax.scale_by_factored_rms(), optax.clip_by_block_rms(1.0)]
+  else:
+    chain.append(optax.scale_by_adam(b1=float(opt_config.b1), b2=float(opt_config.b2),
+                                     eps=float(opt_config.eps)))
+  if weight_decay:
+    chain.append(optax.add_decayed_weights(weight_decay, mask=decay_mask))
+  chain.append(optax.scale_by_learning_rate(schedule))
+  tx = optax.chain(*chain)
+  if accum > 1:
+    tx = optax.MultiSteps(tx, every_k_schedule=accum).gradient_transformation()
+  return tx, schedule
