@@ -128,3 +128,58 @@ def base_config() -> ml_collections.ConfigDict:
       ("classes", None),
   )
   return c
+
+
+class ConfigError(ValueError):
+  """A config that cannot run; raised before any work starts or any file is written."""
+
+
+def parse_config_args(arg: str | None, **defaults) -> dict:
+  """Parses a config file argument 'k1=v1,k2=v2' (from `--config=file.py:k1=v1,k2=v2`).
+
+  Keys must be among `defaults`; values keep the type of their default (str, int, float, bool).
+  """
+  values = dict(defaults)
+  for item in filter(None, (arg or "").split(",")):
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep:
+      raise ConfigError(f"config argument '{item}' is not key=value")
+    if key not in defaults:
+      raise ConfigError(f"unknown config argument '{key}'; known: {', '.join(sorted(defaults))}")
+    kind = type(defaults[key])
+    if kind is bool:
+      if value.lower() not in ("true", "false", "1", "0"):
+        raise ConfigError(f"config argument {key}={value} is not a boolean")
+      values[key] = value.lower() in ("true", "1")
+    else:
+      try:
+        values[key] = kind(value)
+      except ValueError:
+        raise ConfigError(f"config argument {key}={value} is not a {kind.__name__}") from None
+  return values
+
+
+def validate_config(config) -> None:
+  """Checks everything that can be checked without data or devices; raises ConfigError."""
+  # Imported here: synth.config is imported by config files, which should stay light.
+  from synth.attention import is_length_bound
+  from synth.models import ModelConfig
+  from synth.train.optimizer import make_optimizer
+
+  try:
+    model = ModelConfig.from_config(config.model)
+    make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  if is_length_bound(model.variant) and config.data.seq_len > model.max_len:
+    raise ConfigError(
+        f"data.seq_len={config.data.seq_len} is longer than model.max_len={model.max_len}, the "
+        f"most that attention variant '{model.variant}' supports; lower data.seq_len or raise "
+        f"model.max_len")
+  for field in ("num_steps", "log_every", "checkpoint_every"):
+    if int(config.train[field]) <= 0:
+      raise ConfigError(f"train.{field} must be positive, got {config.train[field]}")
+  for field in ("batch_size", "eval_batch_size", "seq_len"):
+    if int(config.data[field]) <= 0:
+      raise ConfigError(f"data.{field} must be positive, got {config.data[field]}")

@@ -34,7 +34,8 @@ def logical_axes(variable: nnx.Variable) -> tuple[str | None, ...]:
   """The logical axis names of `variable`; unannotated variables are replicated (all None)."""
   axes = variable.get_metadata().get(LOGICAL_AXES)
   if axes is None:
-    return (None,) * jnp.ndim(variable[...])
+    # get_value() also works on abstract (nnx.eval_shape) variables, where [...] does not.
+    return (None,) * len(variable.get_value().shape)
   return tuple(axes)
 
 

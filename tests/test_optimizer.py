@@ -100,37 +100,3 @@ def test_gradients_are_clipped_to_the_global_norm():
   norms = jax.jit(lambda: (first_momentum_norm(2.0), first_momentum_norm(0.0)))()
   assert float(norms[0]) == pytest.approx(2.0, rel=1e-5)
   assert float(norms[1]) == pytest.approx(float(optax.tree.norm(grads)), rel=1e-5)
-
-
-def test_accumulation_equals_one_big_batch_step():
-  rng = np.random.default_rng(0)
-  x = jnp.asarray(rng.normal(size=(8, 4)), jnp.float32)
-  y = jnp.asarray(rng.normal(size=(8, 3)), jnp.float32)
-  params = {"w": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32), "b": jnp.zeros((3,))}
-
-  def loss(p, x, y):
-    return jnp.mean(jnp.square(x @ p["w"] + p["b"] - y))
-
-  def stepper(tx):
-    @jax.jit
-    def step(params, state, x, y):
-      updates, state = tx.update(jax.grad(loss)(params, x, y), state, params)
-      return optax.apply_updates(params, updates), state, optax.tree.norm(updates)
-    return step
-
-  config = dict(name="adamw", weight_decay=0.01, grad_clip_norm=0.5, schedule="constant",
-                warmup_steps=0, learning_rate=0.1)
-  big_tx, _ = make_optimizer(opt_config(**config), num_steps=10)
-  small_tx, _ = make_optimizer(opt_config(grad_accum_steps=4, **config), num_steps=10)
-  big_step, small_step = stepper(big_tx), stepper(small_tx)
-  big, small = params, params
-  big_state, small_state = big_tx.init(big), small_tx.init(small)
-  for _ in range(2):  # two updates: the second depends on the accumulated moments
-    big, big_state, _ = big_step(big, big_state, x, y)
-    for i in range(4):
-      micro = slice(2 * i, 2 * i + 2)
-      small, small_state, norm = small_step(small, small_state, x[micro], y[micro])
-      assert (float(norm) > 0) == (i == 3)  # only the k-th micro-batch updates
-  for name in params:
-    assert float(jnp.abs(big[name] - params[name]).max()) > 0.05
-    np.testing.assert_allclose(small[name], big[name], atol=1e-6)

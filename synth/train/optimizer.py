@@ -98,9 +98,8 @@ def decay_mask(params):
 def make_optimizer(opt_config, *, num_steps: int):
   """(optax transformation, schedule) for `opt_config`; schedule(update count) is the lr.
 
-  With grad_accum_steps = k > 1 the transformation is optax.MultiSteps: it returns zero updates
-  for k - 1 micro-batches and applies the whole chain (clipping included) to their mean gradient
-  on the k-th, so the trainer calls it once per micro-batch.
+  Gradient accumulation (optimizer.grad_accum_steps) happens inside the train step
+  (synth.train.steps), which hands this transformation one mean gradient per update.
   """
   name = opt_config.name
   if name not in OPTIMIZERS:
@@ -127,6 +126,4 @@ def make_optimizer(opt_config, *, num_steps: int):
     chain.append(optax.add_decayed_weights(weight_decay, mask=decay_mask))
   chain.append(optax.scale_by_learning_rate(schedule))
   tx = optax.chain(*chain)
-  if accum > 1:
-    tx = optax.MultiSteps(tx, every_k_schedule=accum).gradient_transformation()
   return tx, schedule

@@ -1,0 +1,134 @@
+"""Orbax checkpoints: the training state plus the data iterator, saved together.
+
+Each step directory holds two items: 'state' (the train state dict, saved asynchronously, one
+shard per device) and 'data' (each process's grain iterator position as JSON). Orbax writes a step
+to a temporary directory and renames it when complete, so a process killed mid-save leaves only
+complete checkpoints behind (the partial one is cleaned up at the next start).
+
+Retention: the latest `keep` checkpoints, plus the `keep_best` best by an eval metric (only steps
+saved with metrics compete), so a long run keeps its best model without keeping everything.
+"""
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+from etils import epath
+from orbax.checkpoint import checkpoint_managers as policies
+
+STATE, DATA = "state", "data"
+
+
+class Checkpoints:
+  """Save/restore of (train state, data iterator) under <workdir>/checkpoints."""
+
+  def __init__(self, workdir: str, *, keep: int = 3, keep_best: int = 1,
+               best_metric: str = "loss", best_mode: str = "min", async_save: bool = True):
+    if best_mode not in ("min", "max"):
+      raise ValueError(f"train.best_mode must be 'min' or 'max', got '{best_mode}'")
+    keep_policies = [policies.LatestN(n=max(keep, 1))]
+    if keep_best > 0:
+      keep_policies.append(policies.BestN(
+          get_metric_fn=lambda metrics: metrics[best_metric], reverse=best_mode == "min",
+          n=keep_best, keep_checkpoints_without_metrics=False))
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=policies.AnyPreservationPolicy(keep_policies),
+        enable_async_checkpointing=async_save, cleanup_tmp_directories=True, create=True)
+    self.directory = epath.Path(workdir) / "checkpoints"
+    self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                         item_names=(STATE, DATA))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self.manager.all_steps())
+
+  def save(self, step: int, state, data_iterator, metrics: dict | None = None):
+    """Starts an asynchronous save of `state` and the iterator position at `step`."""
+    self.manager.save(step, args=ocp.args.Composite(**{
+        STATE: ocp.args.StandardSave(state),
+        DATA: grain.checkpoint.CheckpointSave(data_iterator),
+    }), metrics=metrics, force=True)
+
+  def restore(self, step: int, abstract_state, data_iterator=None):
+    """Restores the state into the shardings of `abstract_state` (any mesh) and, if given, the
+    iterator position in place. Returns the state."""
+    items = {STATE: ocp.args.StandardRestore(abstract_state)}
+    if data_iterator is not None:
+      items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    except (ValueError, FileNotFoundError, KeyError) as e:
+      raise CheckpointError(f"cannot restore checkpoint step {step} from {self.directory}: "
+                            f"{e}") from e
+    return restored[STATE]
+
+  def reached_preemption(self, step: int) -> bool:
+    """True on every process once any process has received a preemption notice (TPU/GKE)."""
+    return self.manager.reached_preemption(step)
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.close()
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint is missing, incomplete or does not match the model."""
+
+
+def find_state_dir(path: str) -> epath.Path:
+  """Resolves `path` (a workdir, its checkpoints dir, or one step dir) to a 'state' item dir."""
+  path = epath.Path(path)
+  candidates = [path / STATE, path]
+  for root in (path / "checkpoints", path):
+    if root.is_dir():
+      steps = sorted((int(p.name) for p in root.iterdir() if p.name.isdigit()), reverse=True)
+      candidates += [root / str(s) / STATE for s in steps]
+  for c in candidates:
+    if (c / "_METADATA").exists() or (c / "_sharding").exists() or (c / "manifest.ocdbt").exists():
+      return c
+  raise CheckpointError(f"no checkpoint found at {path} (expected a workdir, its checkpoints/ "
+                        f"directory, or a step directory)")
+
+
+def restore_params(path: str, abstract_params):
+  """Restores only the trainable params from another run's checkpoint (for fine-tuning).
+
+  Every parameter of this model must exist in the checkpoint with the same shape; otherwise the
+  error lists each missing or mismatched name with both shapes.
+  """
+  state_dir = find_state_dir(path)
+  checkpointer = ocp.PyTreeCheckpointer()
+  saved = checkpointer.metadata(state_dir).item_metadata.tree
+  if "params" not in saved:
+    raise CheckpointError(f"checkpoint {state_dir} has no 'params'")
+  saved_shapes = {_name(p): tuple(m.shape) for p, m in
+                  jax.tree_util.tree_flatten_with_path(saved["params"])[0]}
+  problems = []
+  for p, a in jax.tree_util.tree_flatten_with_path(abstract_params)[0]:
+    name = _name(p)
+    if name not in saved_shapes:
+      problems.append(f"{name}: missing in checkpoint (model has {tuple(a.shape)})")
+    elif saved_shapes[name] != tuple(a.shape):
+      problems.append(f"{name}: checkpoint {saved_shapes[name]} vs model {tuple(a.shape)}")
+  if problems:
+    raise CheckpointError(f"init_from {state_dir} does not match the model: "
+                          + "; ".join(problems))
+  target = {"params": abstract_params}
+  restored = checkpointer.restore(state_dir, args=ocp.args.PyTreeRestore(
+      item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+      partial_restore=True))
+  return restored["params"]
+
+
+def _name(path) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def is_primary() -> bool:
+  return jax.process_index() == 0
+
+
+__all__ = ["CheckpointError", "Checkpoints", "find_state_dir", "restore_params"]

@@ -1,0 +1,61 @@
+"""Where training metrics go: TensorBoard (clu), <workdir>/metrics.jsonl, and the console.
+
+Only process 0 writes files and prints; every process computes the same metrics. Console lines
+go to stdout through `say` rather than absl logging, so they stay readable while the libraries'
+INFO logs (Orbax logs every save in detail) are off by default (`--verbosity=0` shows them).
+"""
+import json
+import math
+import os
+import time
+
+import jax
+from clu import metric_writers
+
+
+def say(message: str, *args) -> None:
+  """Prints a timestamped line on process 0."""
+  if jax.process_index() == 0:
+    print(time.strftime("%H:%M:%S ") + (message % args if args else message), flush=True)
+
+
+class Reporter:
+  """Writes scalar metrics to TensorBoard and metrics.jsonl, and logs a progress line."""
+
+  def __init__(self, workdir: str, num_steps: int, start_step: int):
+    self.primary = jax.process_index() == 0
+    self.writer = metric_writers.create_default_writer(
+        workdir, just_logging=not self.primary, asynchronous=True)
+    self.jsonl_path = os.path.join(workdir, "metrics.jsonl")
+    self.num_steps = num_steps
+    self.start_time = time.time()
+    self.start_step = start_step
+
+  def write(self, step: int, metrics: dict, *, prefix: str = ""):
+    """Writes {name: float} at `step`; names get `prefix` (e.g. 'eval/') in TensorBoard/JSONL."""
+    scalars = {f"{prefix}{k}": float(v) for k, v in metrics.items()}
+    self.writer.write_scalars(step, scalars)
+    if self.primary:
+      with open(self.jsonl_path, "a") as f:
+        f.write(json.dumps({"step": int(step), **scalars}) + "\n")
+
+  def progress(self, step: int, metrics: dict):
+    """One human-readable line: loss, steps/s, tokens/s and ETA."""
+    elapsed = time.time() - self.start_time
+    done = step - self.start_step
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = (self.num_steps - step) / rate if rate > 0 else math.inf
+    say("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  %.0f tokens/s  ETA %s", step,
+                 self.num_steps, metrics["loss"], metrics["learning_rate"], rate,
+                 metrics.get("tokens_per_s", 0.0), _duration(eta))
+
+  def close(self):
+    self.writer.flush()
+    self.writer.close()
+
+
+def _duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  seconds = int(seconds)
+  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

@@ -1,0 +1,228 @@
+"""The training loop: one function, in sections, like big_vision's train.py.
+
+train(config, workdir) builds the mesh, data, model state and checkpoints, resumes from the latest
+complete checkpoint if there is one (parameters, optimizer, step AND data iterator position), and
+trains to config.train.num_steps with periodic logging, evaluation and checkpointing. SIGTERM
+(preemption) saves a checkpoint at the next step boundary and exits cleanly.
+"""
+import json
+import math
+import os
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from clu import parameter_overview
+
+from synth.config import validate_config
+from synth.data.tasks import get_lm_data
+from synth.models import ModelConfig
+from synth.parallel import batch_sharding, make_mesh
+from synth.train import checkpoints as ckpt
+from synth.train.optimizer import make_optimizer
+from synth.train.reporting import Reporter, say
+from synth.train.state import init_rngs, init_state, state_layout
+from synth.train.steps import make_eval_step, make_train_step
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The training loss became NaN or Inf."""
+
+
+class _Preemption:
+  """Records SIGTERM so the loop can save and stop at the next step boundary."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: saving a checkpoint at the next step and stopping")
+    self.requested = True
+
+  def restore(self):
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+def global_batch(local_batch: dict, sharding) -> dict:
+  """This process's rows -> global jax.Arrays sharded over the batch axes of the mesh."""
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in local_batch.items()}
+
+
+def write_config(config, workdir: str):
+  """Writes the resolved config to workdir/config.json (process 0); logs changed fields."""
+  path = os.path.join(workdir, "config.json")
+  new = json.loads(config.to_json_best_effort())
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    changed = sorted(k for k in _flatten(new).keys() | _flatten(old).keys()
+                     if _flatten(new).get(k) != _flatten(old).get(k))
+    if changed:
+      logging.warning("resuming %s with changed config fields: %s", workdir, ", ".join(changed))
+  if jax.process_index() == 0:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(new, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _flatten(d, prefix=""):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def evaluate(eval_step, state, rngs, batches, sharding, max_batches: int = 0) -> dict:
+  """Token-weighted loss and perplexity over `batches` (every example once)."""
+  loss_sum = weight_sum = 0.0
+  for i, batch in enumerate(batches):
+    if max_batches and i >= max_batches:
+      break
+    out = eval_step(state["params"], state["frozen"], rngs, global_batch(batch, sharding))
+    loss_sum += float(out["loss_sum"])
+    weight_sum += float(out["weight_sum"])
+  loss = loss_sum / max(weight_sum, 1.0)
+  return {"loss": loss, "perplexity": math.exp(min(loss, 100.0)), "tokens": weight_sum}
+
+
+def train(config, workdir: str, devices=None) -> dict:
+  """Trains (or resumes) the run in `workdir`; returns the final eval metrics.
+
+  `devices` restricts the mesh to a subset of devices (default: all devices of all processes).
+  """
+  # ----------------------------------------------------------------------------------------------
+  # Config, workdir, mesh.
+  # ----------------------------------------------------------------------------------------------
+  validate_config(config)
+  model_cfg = ModelConfig.from_config(config.model)
+  os.makedirs(workdir, exist_ok=True)
+  write_config(config, workdir)
+  mesh = make_mesh(config.mesh, devices)
+  rules = tuple(tuple(r) for r in config.mesh.rules)
+  data_sharding = batch_sharding(mesh, rules)
+  say("mesh %s over %d devices (%d processes)", dict(mesh.shape), mesh.size,
+               jax.process_count())
+
+  # ----------------------------------------------------------------------------------------------
+  # Data.
+  # ----------------------------------------------------------------------------------------------
+  data = get_lm_data(config, workdir)
+  train_iter = data.train
+
+  # ----------------------------------------------------------------------------------------------
+  # Model state: restore the latest checkpoint, or initialise (optionally from another run).
+  # ----------------------------------------------------------------------------------------------
+  num_steps = int(config.train.num_steps)
+  tx, schedule = make_optimizer(config.optimizer, num_steps=num_steps)
+  layout = state_layout(model_cfg, tx, mesh, rules, config.seed)
+  checkpoints = ckpt.Checkpoints(workdir, keep=config.train.keep, keep_best=config.train.keep_best,
+                                 best_metric=config.train.best_metric,
+                                 best_mode=config.train.best_mode)
+  latest = checkpoints.latest_step()
+  if latest is not None:
+    say("resuming from checkpoint step %d in %s", latest, workdir)
+    state = checkpoints.restore(latest, layout.abstract_state, train_iter)
+    rngs = init_rngs(layout, model_cfg, config.seed)
+  else:
+    state, rngs = init_state(layout, model_cfg, tx, config.seed)
+    if config.init_from:
+      params = ckpt.restore_params(config.init_from, layout.abstract_state["params"])
+      state = {**state, "params": params}
+      say("initialised params from %s", config.init_from)
+  start_step = int(state["step"])
+  say("model: %s '%s', %s trainable parameters%s", model_cfg.kind, model_cfg.variant,
+      f"{parameter_overview.count_parameters(state['params']):,}",
+      f" (+{parameter_overview.count_parameters(state['frozen']):,} frozen)"
+      if state["frozen"] else "")
+  logging.info("parameters:\n%s", parameter_overview.get_parameter_overview(
+      state["params"], include_stats=False))
+
+  train_step = make_train_step(layout, tx, schedule, seed=config.seed,
+                               accum=int(config.optimizer.grad_accum_steps),
+                               label_smoothing=float(config.optimizer.label_smoothing))
+  eval_step = make_eval_step(layout)
+
+  def run_eval(step):
+    batches = data.eval_batches("validation")
+    metrics = evaluate(eval_step, state, rngs, batches, data_sharding, config.train.eval_steps)
+    reporter.write(step, metrics, prefix="eval/")
+    say("eval at step %d: loss %.4f  perplexity %.2f  (%d tokens)", step,
+                 metrics["loss"], metrics["perplexity"], metrics["tokens"])
+    return metrics
+
+  # ----------------------------------------------------------------------------------------------
+  # The loop. Metrics are fetched one step late so the host never waits for the device.
+  # ----------------------------------------------------------------------------------------------
+  reporter = Reporter(workdir, num_steps, start_step)
+  preemption = _Preemption()
+  eval_metrics = {}
+  pending = None  # (step, metrics) of the step in flight
+  window = {"start": time.time(), "tokens": 0.0, "steps": 0, "data_wait": 0.0}
+  last_saved = latest
+
+  def finish(step, metrics):
+    """Host-side handling of step `step`'s metrics: NaN check, accounting, logging."""
+    metrics = jax.device_get(metrics)
+    if not np.isfinite(metrics["loss"]):
+      raise NonFiniteLossError(
+          f"training loss is {metrics['loss']} at step {step}; stopping. The last good "
+          f"checkpoint is step {last_saved} in {workdir}/checkpoints")
+    window["tokens"] += float(metrics["weight_sum"])
+    window["steps"] += 1
+    if step % config.train.log_every == 0 or step == num_steps:
+      elapsed = time.time() - window["start"]
+      scalars = {k: float(v) for k, v in metrics.items() if k != "weight_sum"}
+      scalars.update(tokens_per_s=window["tokens"] / elapsed,
+                     step_time_s=elapsed / window["steps"],
+                     data_wait_fraction=window["data_wait"] / elapsed)
+      reporter.write(step, scalars)
+      reporter.progress(step, scalars)
+      window.update(start=time.time(), tokens=0.0, steps=0, data_wait=0.0)
+
+  try:
+    step = start_step
+    while step < num_steps:
+      t0 = time.time()
+      batch = global_batch(next(train_iter), data_sharding)
+      window["data_wait"] += time.time() - t0
+      state, metrics = train_step(state, rngs, batch)
+      if pending is not None:
+        finish(*pending)
+      step += 1
+      pending = (step, metrics)
+
+      is_last = step == num_steps
+      do_eval = is_last or (config.train.eval_every and step % config.train.eval_every == 0)
+      preempted = preemption.requested or checkpoints.reached_preemption(step)
+      do_save = is_last or preempted or step % config.train.checkpoint_every == 0
+      if do_eval or do_save:
+        finish(*pending)  # Never save or evaluate a state whose loss was not checked.
+        pending = None
+      if do_eval:
+        eval_metrics = run_eval(step)
+      if do_save:
+        checkpoints.save(step, state, train_iter,
+                         metrics={k: float(v) for k, v in eval_metrics.items()}
+                         if do_eval else None)
+        last_saved = step
+      if preempted:
+        logging.warning("preempted: saved step %d, exiting", step)
+        break
+    if pending is not None:
+      finish(*pending)
+  finally:
+    preemption.restore()
+    checkpoints.wait()
+    checkpoints.close()
+    reporter.close()
+  return eval_metrics
