@@ -7,6 +7,8 @@ invalid combination is a one-line error before any work starts and before the wo
 Commands:
   train   train a config in a workdir, resuming from its latest checkpoint if there is one
 """
+import os
+import runpy
 import sys
 
 from absl import app, flags, logging
@@ -50,9 +52,59 @@ def main(argv):
   train(_CONFIG.value, _WORKDIR.value)
 
 
+def _config_spec(argv) -> str | None:
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      return arg[len("--config="):]
+    if arg == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _check_config_args(argv) -> None:
+  """Loads the --config file once up front to turn its failures into one-line errors.
+
+  ml_collections loads config files lazily and reports an unknown --config.a.b override as a bare
+  KeyError; here a missing file, a bad `file.py:key=value` argument and an override naming a
+  field the config does not have each get a message that says what is wrong.
+  """
+  from synth.config import ConfigError
+  spec = _config_spec(argv)
+  if spec is None:
+    return
+  path, _, arg = spec.partition(":")
+  if not os.path.isfile(path):
+    _fail(f"config file '{path}' does not exist")
+  try:
+    get_config = runpy.run_path(path)["get_config"]
+    config = get_config(arg) if arg else get_config()
+  except ConfigError as e:
+    _fail(f"{path}: {e}")
+  except KeyError:
+    _fail(f"config file '{path}' defines no get_config()")
+  for a in argv:
+    if a.startswith("--config."):
+      field = a[len("--config."):].split("=", 1)[0]
+      node = config
+      for part in field.split("."):
+        if not hasattr(node, "keys") or part not in node:
+          _fail(f"unknown config field '{field}' (from {a.split('=', 1)[0]}); see "
+                f"synth/config.py for the fields")
+        node = node[part]
+
+
+def _parse_flags(argv):
+  """absl flag parsing whose every failure is one line on stderr and exit status 2."""
+  _check_config_args(argv)
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e).strip().splitlines()[0])
+
+
 def run():
   """Console-script entry point."""
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def _split(model):
 
 
 def _pure(state):
-  return state.to_pure_dict()
+  return nnx.to_pure_dict(state)
 
 
 @dataclasses.dataclass(frozen=True)

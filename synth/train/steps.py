@@ -61,7 +61,7 @@ def make_train_step(layout: StateLayout, tx, schedule, *, seed: int, accum: int 
     new_state = {"step": state["step"] + 1, "params": optax.apply_updates(params, updates),
                  "frozen": frozen, "opt_state": opt_state}
     metrics = {"loss": loss_sum / denom, "weight_sum": weight_sum,
-               "grad_norm": optax.global_norm(grads), "learning_rate": schedule(state["step"])}
+               "grad_norm": optax.tree.norm(grads), "learning_rate": schedule(state["step"])}
     return new_state, metrics
 
   return jax.jit(train_step, donate_argnums=(0,),

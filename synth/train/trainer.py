@@ -226,3 +226,36 @@ def train(config, workdir: str, devices=None) -> dict:
     checkpoints.close()
     reporter.close()
   return eval_metrics
+
+
+def load_checkpoint(config, workdir: str, mesh, step: int | None = None):
+  """Restores a run's checkpoint (default: latest) onto `mesh`, whatever mesh it was saved from.
+
+  Returns (layout, state, rngs). The data iterator position is not restored.
+  """
+  model_cfg = ModelConfig.from_config(config.model)
+  tx, _ = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
+  rules = tuple(tuple(r) for r in config.mesh.rules)
+  layout = state_layout(model_cfg, tx, mesh, rules, config.seed)
+  checkpoints = ckpt.Checkpoints(workdir, keep=config.train.keep, keep_best=config.train.keep_best,
+                                 best_metric=config.train.best_metric,
+                                 best_mode=config.train.best_mode)
+  try:
+    step = checkpoints.latest_step() if step is None else step
+    if step is None:
+      raise ckpt.CheckpointError(f"no checkpoint in {workdir}/checkpoints")
+    state = checkpoints.restore(step, layout.abstract_state)
+  finally:
+    checkpoints.close()
+  return layout, state, init_rngs(layout, model_cfg, config.seed)
+
+
+def evaluate_checkpoint(config, workdir: str, *, devices=None, step: int | None = None,
+                        split: str = "validation") -> dict:
+  """Eval loss/perplexity of a checkpoint on `split`, on the given devices (default: all)."""
+  mesh = make_mesh(config.mesh, devices)
+  layout, state, rngs = load_checkpoint(config, workdir, mesh, step)
+  data = get_lm_data(config, workdir)
+  sharding = batch_sharding(mesh, tuple(tuple(r) for r in config.mesh.rules))
+  return evaluate(make_eval_step(layout), state, rngs, data.eval_batches(split), sharding,
+                  config.train.eval_steps)

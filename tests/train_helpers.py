@@ -1,0 +1,56 @@
+"""Shared pieces of the trainer tests: a tiny LM config on the embedded corpus."""
+import os
+import subprocess
+import sys
+
+import ml_collections
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(vocab_path: str, **overrides) -> ml_collections.ConfigDict:
+  """The embedded default shrunk to a 1-layer, 32-wide model that trains in seconds."""
+  sys.path.insert(0, REPO)
+  from configs.lm_python_docs import get_config
+  c = get_config()
+  c.model.update(vocab_size=500, d_model=32, num_heads=2, d_ff=64, num_decoder_layers=1,
+                 max_len=32, dropout_rate=0.1)
+  c.data.update(seq_len=32, batch_size=8, eval_batch_size=8, max_eval_examples=48,
+                vocab_path=vocab_path)
+  c.optimizer.update(warmup_steps=2, learning_rate=3e-3)
+  c.train.update(num_steps=8, log_every=1, eval_every=4, checkpoint_every=4, keep=10,
+                 keep_best=1)
+  for key, value in overrides.items():
+    section, field = key.split(".")
+    c[section][field] = value
+  return c
+
+
+def config_flags(config: ml_collections.ConfigDict) -> list[str]:
+  """--config.a.b=value overrides that reproduce `config` from configs/lm_python_docs.py."""
+  sys.path.insert(0, REPO)
+  from configs.lm_python_docs import get_config
+  base = get_config()
+  out = []
+  for section in ("model", "data", "optimizer", "train", "mesh"):
+    for field, value in config[section].items():
+      if field != "rules" and base[section][field] != value:
+        out.append(f"--config.{section}.{field}={value}")
+  return out
+
+
+def synth_command(*args: str) -> list[str]:
+  return [sys.executable, "-m", "synth.main", *args]
+
+
+def run_synth(*args: str, timeout: float = 300, env_devices: int = 8):
+  """Runs `python -m synth.main ARGS` in a subprocess with `env_devices` CPU devices."""
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={env_devices}",
+             JAX_PLATFORMS="cpu")
+  return subprocess.run(synth_command(*args), cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=timeout)
+
+
+def synth_env(env_devices: int = 8) -> dict:
+  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={env_devices}",
+              JAX_PLATFORMS="cpu")
