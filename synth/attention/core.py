@@ -40,8 +40,9 @@ class SynthesizerAttention(nnx.Module):
     self.value = HeadProjection(d_model, num_heads, head_dim, rngs=rngs, dtype=dtype)
     self.out = OutputProjection(num_heads, head_dim, d_model, rngs=rngs, dtype=dtype)
     self.dropout = nnx.Dropout(dropout_rate, rngs=rngs) if dropout_rate else None
-    self.cached_value = None
-    self.cache_index = None
+    # nnx.data: a None attribute is otherwise static and init_cache could not assign a Cache.
+    self.cached_value = nnx.data(None)
+    self.cache_index = nnx.data(None)
 
   def check_length(self, length: int):
     """Raises a clear error when a length-bound variant would see more than max_len positions."""

@@ -22,7 +22,7 @@ class DotProductLogits(nnx.Module):
     self.query = HeadProjection(d_model, num_heads, head_dim, rngs=rngs, dtype=dtype)
     self.key = HeadProjection(d_model, num_heads, head_dim, rngs=rngs, dtype=dtype)
     self.scale = head_dim ** -0.5
-    self.cached_key = None
+    self.cached_key = nnx.data(None)  # data, not static: init_cache assigns a Cache here
 
   def __call__(self, x, positions=None):
     del positions
