@@ -1,0 +1,2 @@
+"""Evaluation: decoding (greedy, sampling, beam search) and metrics (BLEU, ROUGE, perplexity,
+GLUE/SuperGLUE)."""
