@@ -97,6 +97,8 @@ def test_outputs_of_a_run(vocab, tmp_path):
     assert all(key in r for r in train_rows), key
   assert [r["step"] for r in rows if "eval/loss" in r] == [4, 8]
   assert any(name.startswith("events.out.tfevents") for name in os.listdir(workdir))
+  with open(os.path.join(workdir, "parameters.txt")) as f:
+    assert "feed_forward" in f.read()  # the per-parameter overview table
   # keep=1 keeps step 8; keep_best=1 keeps the better of the two evaluated steps.
   eval_loss = {r["step"]: r["eval/loss"] for r in rows if "eval/loss" in r}
   best = min(eval_loss, key=eval_loss.get)

@@ -144,8 +144,9 @@ def train(config, workdir: str, devices=None) -> dict:
       f"{parameter_overview.count_parameters(state['params']):,}",
       f" (+{parameter_overview.count_parameters(state['frozen']):,} frozen)"
       if state["frozen"] else "")
-  logging.info("parameters:\n%s", parameter_overview.get_parameter_overview(
-      state["params"], include_stats=False))
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "parameters.txt"), "w") as f:
+      f.write(parameter_overview.get_parameter_overview(state["params"], include_stats=False))
 
   train_step = make_train_step(layout, tx, schedule, seed=config.seed,
                                accum=int(config.optimizer.grad_accum_steps),
