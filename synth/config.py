@@ -127,6 +127,23 @@ def base_config() -> ml_collections.ConfigDict:
       ("length", None),
       ("classes", None),
   )
+
+  c.eval = e = ml_collections.ConfigDict()
+  # How `synth eval` and `synth decode` generate text: 'beam', 'greedy' or 'sample'.
+  e.method = "beam"
+  # Beam width and GNMT length penalty exponent (the paper's translation setup: 4 and 0.6).
+  e.beam_size = 4
+  e.alpha = 0.6
+  # Longest output (LM: prompt + continuation) in tokens; 0 = the model's max_len.
+  e.max_decode_len = 0
+  # Sampling only: temperature, top-k (0 = off) and nucleus top-p (1 = off).
+  e.temperature = 1.0
+  e.top_k = 0
+  e.top_p = 1.0
+  # LM samples: how many tokens of each eval example prompt the continuation.
+  e.prompt_len = 16
+  # Number of (source, reference, prediction) samples written per evaluation.
+  e.num_samples = 8
   return c
 
 
