@@ -17,7 +17,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model = m = ml_collections.ConfigDict()
   # Architecture: 'decoder' (LM), 'encoder_decoder' (MT, summarisation, T5) or 'encoder_classifier'.
   m.kind = "decoder"
-  # Self-attention variant: a name in synth.attention.VARIANTS or a '+'-joined mixture of them.
+  # Self-attention variant: a name in synth.attention.VARIANTS or a '+'-joined mixture of them,
+  # or a baseline token mixer alone: 'lightweight_conv', 'dynamic_conv' or 'linformer'
+  # (linformer cannot be causal: encoder_classifier only).
   m.variant = "vanilla"
   # How a mixture weights its logits: 'sum', 'sigmoid' or 'softmax' (the paper's equation).
   m.mixture = "softmax"
@@ -52,6 +54,14 @@ def base_config() -> ml_collections.ConfigDict:
   m.num_classes = 2
   # Rematerialise each layer in the backward pass (saves memory, costs ~1/3 more compute).
   m.remat = False
+  # T5's relative position bias (32 buckets, max distance 128) added to self-attention logits,
+  # one table per stack shared by its layers; works with any variant that has logits.
+  m.relative_bias = False
+  # Conv kernel sizes K by layer: layer i uses entry min(i, len - 1). Wu et al. (2019):
+  # (3, 7, 15, 31, 31, 31, 31), whose first 6 are also their decoder's; (7,) = K 7 everywhere.
+  m.conv_kernel_sizes = (7,)
+  # Linformer's projected length k of keys and values (Wang et al. use 256 for n = 512).
+  m.linformer_k = 32
 
   c.data = d = ml_collections.ConfigDict()
   # Where examples come from: 'python_docs' (offline, ships with Python) or a task name.

@@ -5,7 +5,8 @@ Y = softmax(sum_m alpha_m S_m + mask_bias) (X W_V), output = concat_h(Y_h) W_O
 where each S_m is the (batch | 1, heads, q, k) logit tensor of one component: dot product
 (vanilla.py), dense or factorized dense (dense.py), random, fixed or factorized random (random.py).
 A single-component variant skips the mixture. Only the logits differ between variants, so masks,
-softmax, dropout, value/output projections and the decoding cache live here once.
+softmax, dropout, value/output projections and the decoding cache live here once. An optional
+relative position bias (relative.py, T5's) is added to the mixed logits, outside the mixture.
 
 A logit component implements:
   length_bound: bool                 True if its parameters are sized by max_len (N).
@@ -28,7 +29,8 @@ class SynthesizerAttention(nnx.Module):
 
   def __init__(self, variant: str, components: dict[str, nnx.Module], *, d_model: int,
                num_heads: int, max_len: int, rngs: nnx.Rngs, causal: bool = False,
-               mixture: str = "softmax", dropout_rate: float = 0.0, dtype=jnp.float32):
+               mixture: str = "softmax", dropout_rate: float = 0.0, dtype=jnp.float32,
+               relative_bias: nnx.Module | None = None):
     head_dim = d_model // num_heads
     self.variant = variant
     self.num_heads, self.head_dim, self.max_len = num_heads, head_dim, max_len
@@ -40,6 +42,8 @@ class SynthesizerAttention(nnx.Module):
     self.value = HeadProjection(d_model, num_heads, head_dim, rngs=rngs, dtype=dtype)
     self.out = OutputProjection(num_heads, head_dim, d_model, rngs=rngs, dtype=dtype)
     self.dropout = nnx.Dropout(dropout_rate, rngs=rngs) if dropout_rate else None
+    # Possibly one module shared by every layer of a stack (T5 shares one table per stack).
+    self.relative_bias = relative_bias
     # nnx.data: a None attribute is otherwise static and init_cache could not assign a Cache.
     self.cached_value = nnx.data(None)
     self.cache_index = nnx.data(None)
@@ -70,6 +74,9 @@ class SynthesizerAttention(nnx.Module):
     n = x.shape[1]
     self.check_length(n)
     logits = self._mix([c(x, positions) for c in self.components.values()])
+    if self.relative_bias is not None:
+      pos = jnp.arange(n)[None] if positions is None else positions
+      logits = logits + self.relative_bias(pos, pos)
     logits = logits + attention_bias(n, n, causal=self.causal, mask=mask, segment_ids=segment_ids)
     return self._attend(logits, self.value(x), return_weights)
 
@@ -93,6 +100,8 @@ class SynthesizerAttention(nnx.Module):
     self.cached_value[...] = jax.lax.dynamic_update_slice_in_dim(
         self.cached_value[...], v, index, 1)
     logits = self._mix([c.decode(x, index, length) for c in self.components.values()])
+    if self.relative_bias is not None:  # the query sits at position `index`, slot j at j
+      logits = logits + self.relative_bias(index[None, None], jnp.arange(length)[None])
     filled = (jnp.arange(length) <= index)[None, :]
     if mask is not None:
       filled = filled & jnp.asarray(mask, bool)

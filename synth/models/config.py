@@ -3,7 +3,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from synth.attention import WEIGHTINGS, parse_variant
+from synth.attention import WEIGHTINGS, parse_variant, takes_relative_bias
 
 KINDS = ("decoder", "encoder_decoder", "encoder_classifier")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -33,6 +33,9 @@ class ModelConfig:
   dtype: str = "float32"
   num_classes: int = 2
   remat: bool = False
+  relative_bias: bool = False
+  conv_kernel_sizes: tuple[int, ...] = (7,)
+  linformer_k: int = 32
 
   def __post_init__(self):
     def check(name, value, choices):
@@ -44,6 +47,21 @@ class ModelConfig:
     check("dtype", self.dtype, tuple(DTYPES))
     check("mixture", self.mixture, WEIGHTINGS)
     parse_variant(self.variant)
+    # A tuple even when a config file wrote a list: the dataclass is frozen and compared by value.
+    sizes = self.conv_kernel_sizes
+    sizes = (sizes,) if isinstance(sizes, int) else sizes
+    object.__setattr__(self, "conv_kernel_sizes", tuple(int(k) for k in sizes))
+    if not self.conv_kernel_sizes or min(self.conv_kernel_sizes) < 1:
+      raise ValueError(f"model.conv_kernel_sizes={self.conv_kernel_sizes} needs at least one "
+                       f"size, each >= 1")
+    if self.relative_bias and not takes_relative_bias(self.variant):
+      raise ValueError(f"model.relative_bias adds to attention logits; model.variant="
+                       f"'{self.variant}' has none")
+    if self.linformer_k < 1:
+      raise ValueError(f"model.linformer_k must be >= 1, got {self.linformer_k}")
+    if self.variant == "linformer" and self.kind != "encoder_classifier":
+      raise ValueError(f"model.variant='linformer' cannot be causal, so it needs "
+                       f"model.kind='encoder_classifier', got '{self.kind}'")
     if self.d_model % self.num_heads:
       raise ValueError(f"model.d_model={self.d_model} is not divisible by "
                        f"model.num_heads={self.num_heads}")
@@ -61,8 +79,14 @@ class ModelConfig:
   def compute_dtype(self):
     return DTYPES[self.dtype]
 
-  def attention_options(self) -> dict:
-    """Keyword options for synth.attention.make_attention shared by every self-attention layer."""
+  def attention_options(self, layer: int = 0) -> dict:
+    """Keyword options for synth.attention.make_attention of self-attention layer `layer`.
+
+    Only the conv kernel size depends on the layer: conv_kernel_sizes[min(layer, len - 1)], so
+    Wu et al.'s [3, 7, 15, 31, 31, 31, 31] gives their 7 encoder and (its first 6) decoder sizes.
+    """
+    kernel_size = self.conv_kernel_sizes[min(layer, len(self.conv_kernel_sizes) - 1)]
     return dict(mixture=self.mixture, factor_a=self.factor_a or None,
                 factor_b=self.factor_b or None, factor_k=self.factor_k,
-                dropout_rate=self.attention_dropout_rate, dtype=self.compute_dtype)
+                dropout_rate=self.attention_dropout_rate, dtype=self.compute_dtype,
+                kernel_size=kernel_size, linformer_k=self.linformer_k)

@@ -5,13 +5,15 @@
 - EncoderClassifier: encoder with mean pooling and a class (or regression) head.
 
 Only self-attention is replaced by the configured variant; encoder-decoder cross-attention stays
-dot-product, as in the paper. Token id 0 is padding everywhere: when segment ids are not given,
-key masks are derived from `tokens != 0`.
+dot-product, as in the paper. With `relative_bias`, each stack builds one T5 relative position
+bias table and shares it with all of its layers' self-attention (T5 shares one per stack).
+Token id 0 is padding everywhere: when segment ids are not given, key masks are derived from
+`tokens != 0`.
 """
 import jax.numpy as jnp
 from flax import nnx
 
-from synth.attention import CrossAttention, make_attention
+from synth.attention import CrossAttention, RelativePositionBias, make_attention
 from synth.models.config import ModelConfig
 from synth.models.layers import (Embed, FeedForward, LayerNorm, LearnedPositions, OutputHead,
                                  sinusoidal_encoding)
@@ -31,11 +33,12 @@ class TransformerLayer(nnx.Module):
   Pre-LN computes x + dropout(f(norm(x))); post-LN computes norm(x + dropout(f(x))).
   """
 
-  def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool, rngs: nnx.Rngs):
+  def __init__(self, cfg: ModelConfig, *, causal: bool, cross: bool, rngs: nnx.Rngs,
+               layer: int = 0, relative_bias: RelativePositionBias | None = None):
     dtype = cfg.compute_dtype
     self.self_attention = make_attention(
         cfg.variant, d_model=cfg.d_model, num_heads=cfg.num_heads, max_len=cfg.max_len,
-        rngs=rngs, causal=causal, **cfg.attention_options())
+        rngs=rngs, causal=causal, relative_bias=relative_bias, **cfg.attention_options(layer))
     self.cross_attention = (CrossAttention(cfg.d_model, cfg.num_heads, rngs=rngs, dtype=dtype,
                                            dropout_rate=cfg.attention_dropout_rate)
                             if cross else None)
@@ -68,8 +71,12 @@ class TransformerStack(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, num_layers: int, *, causal: bool, cross: bool,
                rngs: nnx.Rngs):
-    self.layers = nnx.List([TransformerLayer(cfg, causal=causal, cross=cross, rngs=rngs)
-                            for _ in range(num_layers)])
+    # One table for the whole stack, held (shared) by every layer's self-attention.
+    bias = (RelativePositionBias(cfg.num_heads, bidirectional=not causal, rngs=rngs)
+            if cfg.relative_bias else None)
+    self.layers = nnx.List([TransformerLayer(cfg, causal=causal, cross=cross, rngs=rngs,
+                                             layer=i, relative_bias=bias)
+                            for i in range(num_layers)])
     self.final_norm = (LayerNorm(cfg.d_model, rngs=rngs, dtype=cfg.compute_dtype)
                        if cfg.norm == "pre" else None)
     self.remat = cfg.remat

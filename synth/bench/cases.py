@@ -1,0 +1,128 @@
+"""The two things the benchmark times: a real train step and cached incremental decoding.
+
+A TrainCase runs the trainer's own jitted step (synth.train.steps.make_train_step on a state from
+synth.train.state), so the benchmark measures exactly what `synth train` runs per step: forward,
+backward, gradient clipping and the Adam update, on a device-resident batch (data loading is not
+timed). A DecodeCase decodes `seq_len` tokens greedily, one jitted lax.fori_loop over the model's
+decode=True step with the cache from model.init_cache, which is what the eval decoders do.
+
+Every case sets max_len = seq_len: the length-bound variants are sized for exactly the length
+they run, so N = n in the FLOP formulas.
+"""
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from synth.bench.flops import ModelShape, train_step_flops
+from synth.bench.measure import compiled_flops, compiled_memory_bytes
+from synth.models import ModelConfig, make_model
+
+
+def model_config(variant: str, shape: ModelShape, seq_len: int, dropout_rate: float = 0.0
+                 ) -> ModelConfig:
+  """The decoder LM the benchmark runs (pre-LN, tied embeddings, sinusoidal positions)."""
+  return ModelConfig(kind="decoder", variant=variant, d_model=shape.d_model,
+                     num_heads=shape.num_heads, d_ff=shape.d_ff,
+                     num_decoder_layers=shape.num_layers, num_encoder_layers=0,
+                     vocab_size=shape.vocab_size, max_len=seq_len, factor_k=shape.factor_k,
+                     factor_a=shape.factor_a, factor_b=shape.factor_b,
+                     conv_kernel_sizes=(shape.kernel_size,), dropout_rate=dropout_rate)
+
+
+def _random_tokens(batch: int, seq_len: int, vocab_size: int, seed: int) -> np.ndarray:
+  """Token ids in [1, vocab): no padding, so every position is a real, weighted target."""
+  return np.random.default_rng(seed).integers(1, vocab_size, (batch, seq_len), dtype=np.int32)
+
+
+class TrainCase:
+  """One variant's train step at one length, compiled and ready to run."""
+
+  def __init__(self, variant: str, shape: ModelShape, seq_len: int, batch: int, mesh, *,
+               dropout_rate: float = 0.0, seed: int = 0):
+    # Imported here: the trainer pulls in ml_collections and optax, which decode mode never needs.
+    from synth.config import base_config
+    from synth.parallel import batch_sharding
+    from synth.train.optimizer import make_optimizer
+    from synth.train.state import init_state, state_layout
+    from synth.train.steps import make_train_step
+
+    self.variant, self.seq_len, self.batch = variant, seq_len, batch
+    config = base_config()
+    rules = tuple(tuple(r) for r in config.mesh.rules)
+    cfg = model_config(variant, shape, seq_len, dropout_rate)
+    tx, schedule = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
+    layout = state_layout(cfg, tx, mesh, rules, seed)
+    self.state, self.rngs = init_state(layout, cfg, tx, seed)
+    tokens = _random_tokens(batch, seq_len + 1, shape.vocab_size, seed)
+    sharding = batch_sharding(mesh, rules)
+    self.batch_arrays = {
+        "inputs": jax.device_put(tokens[:, :-1], sharding),
+        "targets": jax.device_put(tokens[:, 1:], sharding),
+        "weights": jax.device_put(np.ones((batch, seq_len), np.float32), sharding)}
+    step = make_train_step(layout, tx, schedule, seed=seed)
+    start = time.perf_counter()
+    self.compiled = step.lower(self.state, self.rngs, self.batch_arrays).compile()
+    self.compile_s = time.perf_counter() - start
+    self.memory_bytes = compiled_memory_bytes(self.compiled)
+    self.xla_flops = compiled_flops(self.compiled)
+    self.model_flops = train_step_flops(variant, shape, batch, seq_len)
+    self.tokens = batch * seq_len
+    self.params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(self.state["params"]))
+
+  def run(self):
+    """One optimizer step; the state is donated and replaced. Returns the loss (an array)."""
+    self.state, metrics = self.compiled(self.state, self.rngs, self.batch_arrays)
+    return metrics["loss"]
+
+
+def cache_bytes(model: nnx.Module) -> int:
+  """Bytes held by the model's nnx.Cache variables (the decoding cache, indices included)."""
+  return sum(int(x.size) * x.dtype.itemsize for x in jax.tree.leaves(nnx.state(model, nnx.Cache)))
+
+
+class DecodeCase:
+  """One variant greedily decoding `seq_len` tokens for `batch` rows with its cache."""
+
+  def __init__(self, variant: str, shape: ModelShape, seq_len: int, batch: int, *,
+               seed: int = 0, device=None):
+    self.variant, self.seq_len, self.batch = variant, seq_len, batch
+    cfg = model_config(variant, shape, seq_len)
+    model = make_model(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
+    model.eval()
+    # Split before init_cache: the jitted loop allocates its own cache, so each run starts fresh
+    # and no cache is copied in.
+    graphdef, params = nnx.split(model)
+    model.init_cache(batch, seq_len)
+    self.cache_bytes = cache_bytes(model)
+    del model
+    device = device or jax.local_devices()[0]
+    self.params = jax.device_put(params, device)
+    self.first = jax.device_put(jnp.ones((batch, 1), jnp.int32), device)
+
+    def decode(params, first):
+      """Decodes seq_len tokens from a fresh cache; returns the last token and a checksum."""
+      model = nnx.merge(graphdef, params)
+      model.init_cache(batch, seq_len)
+      step_def, cache, rest = nnx.split(model, nnx.Cache, ...)
+
+      def body(_, carry):
+        cache, token, total = carry
+        m = nnx.merge(step_def, cache, rest)
+        logits = m(token, decode=True)[:, -1]
+        token = jnp.argmax(logits, axis=-1).astype(jnp.int32)[:, None]
+        return nnx.state(m, nnx.Cache), token, total + token.sum()
+
+      _, token, total = jax.lax.fori_loop(0, seq_len, body, (cache, first, jnp.zeros((), jnp.int32)))
+      return token, total
+
+    start = time.perf_counter()
+    self.compiled = jax.jit(decode).lower(self.params, self.first).compile()
+    self.compile_s = time.perf_counter() - start
+    self.memory_bytes = compiled_memory_bytes(self.compiled)
+    self.tokens = batch * seq_len
+
+  def run(self):
+    return self.compiled(self.params, self.first)

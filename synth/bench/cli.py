@@ -1,0 +1,63 @@
+"""The command line of `synth bench` (also `python -m synth.bench`).
+
+It parses its own arguments (argparse) rather than absl flags, so its flag names can never clash
+with `synth train`'s and `synth bench --help` lists only what the benchmark takes. Errors are one
+`synth: error: ...` line and exit status 2, like the rest of the `synth` command.
+"""
+import argparse
+import sys
+
+DEFAULT_SEQ_LENS = "128,256,512,1024,2048"
+
+
+class _Parser(argparse.ArgumentParser):
+  def error(self, message):
+    print(f"synth: error: bench: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  p = _Parser(prog="synth bench", description=(
+      "Times every attention variant side by side in a decoder LM (interleaved repetitions, "
+      "median): train step time, tokens/s, MFU against a measured f32 matmul peak, memory and "
+      "compile time; or, with --mode=decode, cached decoding tokens/s and cache bytes."))
+  p.add_argument("--variants", default="all",
+                 help="'all' or comma-separated variants, mixtures included (random+vanilla)")
+  p.add_argument("--seq-lens", default=DEFAULT_SEQ_LENS, help="comma-separated lengths")
+  p.add_argument("--mode", default="train", choices=("train", "decode"))
+  p.add_argument("--batch-size", type=int, default=None,
+                 help="rows per step (default: 4096 tokens per train step on CPU, 32768 on "
+                      "accelerators; 8 rows when decoding)")
+  p.add_argument("--d-model", type=int, default=512)
+  p.add_argument("--num-heads", type=int, default=8)
+  p.add_argument("--d-ff", type=int, default=2048)
+  p.add_argument("--num-layers", type=int, default=6)
+  p.add_argument("--vocab-size", type=int, default=32000)
+  p.add_argument("--factor-k", type=int, default=8, help="Factorized Random rank")
+  p.add_argument("--dropout", type=float, default=0.0, help="dropout rate in train mode")
+  p.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")
+  p.add_argument("--warmup", type=int, default=2, help="untimed repetitions first")
+  p.add_argument("--peak-size", type=int, default=None,
+                 help="matmul side for the measured peak (default 2048 on CPU, 8192 else)")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--json", default=None, metavar="OUT", help="write the report here as JSON")
+  return p
+
+
+def main(argv=None) -> int:
+  """Runs the benchmark with command-line arguments (without the program or command name)."""
+  args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+  from synth.bench.run import check_args, run_bench  # after parsing: --help needs no jax
+  sizes = dict(d_model=args.d_model, num_heads=args.num_heads, d_ff=args.d_ff,
+               num_layers=args.num_layers, vocab_size=args.vocab_size, factor_k=args.factor_k)
+  try:
+    seq_lens = [int(n) for n in args.seq_lens.split(",") if n.strip()]
+    check_args(args.variants, seq_lens, args.mode, args.batch_size, args.repeats, args.warmup,
+               **sizes)
+  except ValueError as e:
+    print(f"synth: error: bench: {e}", file=sys.stderr)
+    return 2
+  run_bench(args.variants, seq_lens, args.mode, args.batch_size, dropout_rate=args.dropout,
+            repeats=args.repeats, warmup=args.warmup, json_path=args.json,
+            peak_size=args.peak_size, seed=args.seed, **sizes)
+  return 0

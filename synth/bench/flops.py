@@ -1,0 +1,126 @@
+"""Analytic model FLOPs of a decoder LM train step, per attention variant.
+
+MFU needs the FLOPs the model's math requires, not what XLA happens to execute, so they are
+counted from the formulas below rather than read from the compiler (whose count the benchmark
+reports beside them as `xla_flops`). Conventions (those of PaLM / MaxText MFU accounting):
+
+- Only matrix products count, 2 FLOPs per multiply-add. Softmax, norms, activations, masks,
+  embedding gathers and the optimizer update are left out.
+- Causal attention counts half of each token-token product (QK^T and weights.V): the masked half
+  is not model work, although XLA computes it. Position-wise projections, including a Dense
+  Synthesizer's logit MLP (whose rows are per token), count in full.
+- A backward pass costs twice its forward pass: a train step is 3x the forward FLOPs.
+- Logits that depend on no token (Random, Factorized Random) are computed once per step, not
+  once per example, and count once.
+
+Per layer and example of length n, with d = model width, H heads, d_h = d / H, f = FFN width,
+N = max_len, c = 1/2 if causal else 1:
+
+    every logit variant    value + output projections  4 n d^2
+                           weights . V                 2 c n^2 d
+    vanilla  (QK^T)        Q, K projections            4 n d^2
+                           Q K^T                       2 c n^2 d
+    dense                  hidden d -> H x d_h         2 n d^2
+                           per head d_h -> N           2 n d N
+    factorized_dense       hidden d -> H x d_h         2 n d^2
+                           per head d_h -> a, d_h -> b 2 n d (a + b)
+                           outer products              H n a b   (one multiply each)
+    random, fixed_random   (a slice of R)              0
+    factorized_random      R1 R2^T, once per STEP      2 H n^2 k
+    a+b mixtures           the sum of their parts
+    lightweight_conv       GLU in (value + gate)       4 n d^2   plus output projection 2 n d^2
+                           depthwise K-tap conv        2 n d K
+    dynamic_conv           the same plus kernels       2 n d H K
+    feed-forward           2 x (d x f)                 4 n d f
+
+plus the output logits 2 n d V per example (tied or not).
+"""
+import dataclasses
+
+from synth.attention import TOKEN_MIXERS, parse_variant
+from synth.attention.dense import default_factors
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelShape:
+  """The sizes FLOPs depend on (a decoder LM)."""
+  d_model: int = 512
+  num_heads: int = 8
+  d_ff: int = 2048
+  num_layers: int = 6
+  vocab_size: int = 32000
+  factor_k: int = 8
+  factor_a: int = 0   # 0: the layer's default (most balanced a * b = max_len)
+  factor_b: int = 0
+  kernel_size: int = 7
+
+  def factors(self, max_len: int) -> tuple[int, int]:
+    """Factorized Dense's (a, b), resolved exactly as synth.attention.dense does."""
+    a, b = self.factor_a or None, self.factor_b or None
+    if a is None and b is None:
+      return default_factors(max_len)
+    if a is None:
+      return max_len // b, b
+    if b is None:
+      return a, max_len // a
+    return a, b
+
+
+def _component_flops(name: str, shape: ModelShape, n: int, max_len: int, causal: bool):
+  """(per-example, per-step) forward FLOPs of one attention component in one layer."""
+  d, heads = shape.d_model, shape.num_heads
+  c = 0.5 if causal else 1.0
+  if name == "vanilla":
+    return 4 * n * d * d + 2 * c * n * n * d, 0
+  if name == "dense":
+    return 2 * n * d * d + 2 * n * d * max_len, 0
+  if name == "factorized_dense":
+    a, b = shape.factors(max_len)
+    return 2 * n * d * d + 2 * n * d * (a + b) + heads * n * a * b, 0
+  if name in ("random", "fixed_random"):
+    return 0, 0
+  if name == "factorized_random":
+    return 0, 2 * heads * n * n * shape.factor_k
+  raise ValueError(f"no FLOP formula for attention component '{name}'")
+
+
+def attention_flops(variant: str, shape: ModelShape, n: int, max_len: int | None = None, *,
+                    causal: bool = True) -> tuple[float, float]:
+  """(per-example, per-step) forward FLOPs of one self-attention sublayer.
+
+  The per-step part is computed once whatever the batch size (input-independent logits).
+  """
+  max_len = n if max_len is None else max_len
+  d = shape.d_model
+  parts = parse_variant(variant)
+  if parts[0] in TOKEN_MIXERS:
+    if parts[0] == "linformer":
+      raise ValueError("the benchmark runs a causal decoder LM; 'linformer' is bidirectional "
+                       "only (an encoder_classifier variant)")
+    conv = 6 * n * d * d + 2 * n * d * shape.kernel_size
+    if parts[0] == "dynamic_conv":
+      conv += 2 * n * d * shape.num_heads * shape.kernel_size
+    return conv, 0
+  c = 0.5 if causal else 1.0
+  per_example = 4 * n * d * d + 2 * c * n * n * d
+  per_step = 0
+  for name in parts:
+    ex, st = _component_flops(name, shape, n, max_len, causal)
+    per_example, per_step = per_example + ex, per_step + st
+  return per_example, per_step
+
+
+def forward_flops(variant: str, shape: ModelShape, batch: int, n: int,
+                  max_len: int | None = None, *, causal: bool = True) -> float:
+  """Forward FLOPs of a decoder LM on a (batch, n) batch."""
+  per_example, per_step = attention_flops(variant, shape, n, max_len, causal=causal)
+  ffn = 4 * n * shape.d_model * shape.d_ff
+  layers = shape.num_layers * (batch * (per_example + ffn) + per_step)
+  logits = batch * 2 * n * shape.d_model * shape.vocab_size
+  return float(layers + logits)
+
+
+def train_step_flops(variant: str, shape: ModelShape, batch: int, n: int,
+                     max_len: int | None = None, *, causal: bool = True) -> float:
+  """Model FLOPs of one train step: forward + backward (= 2 x forward)."""
+  return 3.0 * forward_flops(variant, shape, batch, n, max_len, causal=causal)

@@ -1,0 +1,239 @@
+"""run_bench: every variant at every length, timed side by side, as a table and JSON.
+
+Variants are timed INTERLEAVED: each repetition runs every variant once, starting from a
+different variant each time, so a noisy neighbour or a frequency change slows all variants alike
+instead of one. The reported time is the median of the timed repetitions that follow the warmup
+repetitions. One length at a time is built, timed and freed, so memory holds one length's
+models (a Random Synthesizer at n = 2048 alone has 6 x 8 x 2048^2 = 201M parameters).
+"""
+import json
+import os
+import platform as host_platform
+
+import jax
+
+from synth.attention import VARIANTS, parse_variant
+from synth.bench.cases import DecodeCase, TrainCase, model_config
+from synth.bench.flops import ModelShape, attention_flops
+from synth.bench.measure import PeakMemory, matmul_peak, median, timed
+
+MODES = ("train", "decode")
+BASELINE = "vanilla"
+
+
+def resolve_variants(variants) -> tuple[str, ...]:
+  """'all' (or ['all']) -> every base variant; otherwise each name is checked now."""
+  if isinstance(variants, str):
+    variants = [v for v in variants.split(",") if v.strip()]
+  variants = [v.strip() for v in variants]
+  if variants == ["all"]:
+    return VARIANTS
+  if not variants:
+    raise ValueError("no attention variants to benchmark")
+  for v in variants:
+    parse_variant(v)
+  if len(set(variants)) != len(variants):
+    raise ValueError(f"variants repeat: {', '.join(variants)}")
+  return tuple(variants)
+
+
+def default_batch(mode: str, seq_len: int, platform: str) -> int:
+  """Rows per step when none is given: about 4k tokens per train step on CPU (a step of the base
+  model then takes seconds), 32k on accelerators; 8 rows when decoding."""
+  if mode == "decode":
+    return 8
+  tokens = 4096 if platform == "cpu" else 32768
+  return max(1, tokens // seq_len)
+
+
+def _single_device_mesh(device):
+  from synth.config import base_config
+  from synth.parallel import make_mesh
+  return make_mesh(base_config().mesh, [device])
+
+
+def _time_interleaved(cases, repeats: int, warmup: int) -> None:
+  """Appends each case's timed repetitions to case.times (see the module doc)."""
+  for case in cases:
+    case.times = []
+  for rep in range(warmup + repeats):
+    shift = rep % len(cases)
+    for case in cases[shift:] + cases[:shift]:
+      _, seconds = timed(case.run)
+      if rep >= warmup:
+        case.times.append(seconds)
+
+
+def _train_record(case, peak_flops: float) -> dict:
+  step = median(case.times)
+  achieved = case.model_flops / step
+  return {"variant": case.variant, "seq_len": case.seq_len, "batch_size": case.batch,
+          "tokens_per_step": case.tokens, "params": case.params, "step_time_s": step,
+          "step_times_s": case.times, "tokens_per_s": case.tokens / step,
+          "model_flops_per_step": case.model_flops, "xla_flops_per_step": case.xla_flops,
+          "achieved_flops_per_s": achieved, "mfu": achieved / peak_flops,
+          "memory_bytes": case.memory_bytes, "compile_s": case.compile_s}
+
+
+def _decode_record(case) -> dict:
+  run = median(case.times)
+  return {"variant": case.variant, "seq_len": case.seq_len, "batch_size": case.batch,
+          "decoded_tokens": case.tokens, "decode_time_s": run, "decode_times_s": case.times,
+          "tokens_per_s": case.tokens / run, "cache_bytes": case.cache_bytes,
+          "memory_bytes": case.memory_bytes, "compile_s": case.compile_s}
+
+
+def _add_ratios(records: list[dict], mode: str) -> None:
+  """speedup_vs_vanilla = vanilla's time / the variant's (> 1: faster); decode also compares
+  cache sizes. None when vanilla is not among the variants."""
+  key = "step_time_s" if mode == "train" else "decode_time_s"
+  base = next((r for r in records if r["variant"] == BASELINE), None)
+  for r in records:
+    r["speedup_vs_vanilla"] = base[key] / r[key] if base else None
+    if mode == "decode":
+      r["cache_ratio_vs_vanilla"] = r["cache_bytes"] / base["cache_bytes"] if base else None
+
+
+def _fmt_bytes(n) -> str:
+  if n is None:
+    return "-"
+  for unit in ("B", "KiB", "MiB", "GiB"):
+    if abs(n) < 1024 or unit == "GiB":
+      return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    n /= 1024
+
+
+def _ratio(x) -> str:
+  return "-" if x is None else f"{x:.2f}x"
+
+
+def format_table(report: dict) -> str:
+  """The results as a fixed-width table, one row per (length, variant)."""
+  if report["mode"] == "train":
+    head = ("seq", "variant", "batch", "step ms", "tokens/s", "GFLOP/step", "MFU", "vs vanilla",
+            "memory", "compile s")
+    rows = [(r["seq_len"], r["variant"], r["batch_size"], f"{r['step_time_s'] * 1e3:.1f}",
+             f"{r['tokens_per_s']:.0f}", f"{r['model_flops_per_step'] / 1e9:.1f}",
+             f"{r['mfu'] * 100:.1f}%", _ratio(r["speedup_vs_vanilla"]),
+             _fmt_bytes(r["memory_bytes"]), f"{r['compile_s']:.1f}") for r in report["results"]]
+  else:
+    head = ("seq", "variant", "batch", "run ms", "tokens/s", "vs vanilla", "cache",
+            "cache vs vanilla", "memory", "compile s")
+    rows = [(r["seq_len"], r["variant"], r["batch_size"], f"{r['decode_time_s'] * 1e3:.1f}",
+             f"{r['tokens_per_s']:.0f}", _ratio(r["speedup_vs_vanilla"]),
+             _fmt_bytes(r["cache_bytes"]), _ratio(r["cache_ratio_vs_vanilla"]),
+             _fmt_bytes(r["memory_bytes"]), f"{r['compile_s']:.1f}") for r in report["results"]]
+  cells = [tuple(map(str, head))] + [tuple(map(str, r)) for r in rows]
+  widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+  lines = ["  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in
+                     enumerate(zip(row, widths))) for row in cells]
+  lines.insert(1, "  ".join("-" * w for w in widths))
+  return "\n".join(lines)
+
+
+def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: int,
+               **sizes) -> tuple[tuple[str, ...], tuple[int, ...], ModelShape]:
+  """Validates run_bench's arguments before any work: (variants, lengths, model shape).
+
+  Raises ValueError with a one-line message (unknown variant or mode, bad sizes, a variant the
+  decoder LM cannot run).
+  """
+  if mode not in MODES:
+    raise ValueError(f"bench mode '{mode}' is not one of {', '.join(MODES)}")
+  variants = resolve_variants(variants)
+  if isinstance(seq_lens, str):
+    seq_lens = [n for n in seq_lens.split(",") if n.strip()]
+  seq_lens = tuple(int(n) for n in seq_lens)
+  if not seq_lens or min(seq_lens) < 1:
+    raise ValueError(f"sequence lengths must be positive, got {seq_lens}")
+  if repeats < 1 or warmup < 0:
+    raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
+  if batch_size is not None and batch_size < 1:
+    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  shape = ModelShape(**sizes)
+  for v in variants:
+    for n in seq_lens:
+      model_config(v, shape, n)  # the model's own checks (divisibility, decoder-only variants)
+      attention_flops(v, shape, n)  # a FLOP formula exists
+  return variants, seq_lens, shape
+
+
+def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: int | None = None,
+              *, d_model: int = 512, num_heads: int = 8, d_ff: int = 2048, num_layers: int = 6,
+              vocab_size: int = 32000, factor_k: int = 8, dropout_rate: float = 0.0,
+              repeats: int = 5, warmup: int = 2, json_path: str | None = None,
+              peak_size: int | None = None, seed: int = 0, log=print) -> dict:
+  """Benchmarks attention variants in a decoder LM on the first local device; returns the report.
+
+  Args:
+    variants: 'all' (every base variant), or names / '+'-mixtures, as a list or comma string.
+    seq_lens: lengths n to run; each case is built with max_len = n.
+    mode: 'train' (the trainer's jitted step: forward, backward, Adam) or 'decode' (cached
+      greedy decoding of n tokens in one jitted loop).
+    batch_size: rows per step (train) or decoded in parallel (decode); None = default_batch.
+    d_model, num_heads, d_ff, num_layers, vocab_size: model sizes (default: the paper's base LM).
+    factor_k: Factorized Random rank. dropout_rate: dropout in train mode (0: time only model
+      math; 0.1 adds the RNG work of real training).
+    repeats, warmup: timed and untimed interleaved repetitions per case.
+    json_path: where to write the report as JSON (directories are created).
+    peak_size: side of the matmul measuring the f32 peak (default: 2048 on CPU, 8192 else).
+    log: called with each progress line and the final table (None: silent).
+  """
+  variants, seq_lens, shape = check_args(
+      variants, seq_lens, mode, batch_size, repeats, warmup, d_model=d_model,
+      num_heads=num_heads, d_ff=d_ff, num_layers=num_layers, vocab_size=vocab_size,
+      factor_k=factor_k)
+  log = log or (lambda *_: None)
+  device = jax.local_devices()[0]
+  memory = PeakMemory(device)
+  peak = matmul_peak(peak_size, device=device)
+  log(f"device: {device.device_kind} ({device.platform}); f32 matmul peak "
+      f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['size']}^2, best of {peak['repeats']})")
+  mesh = _single_device_mesh(device) if mode == "train" else None
+
+  results = []
+  for n in seq_lens:
+    batch = batch_size or default_batch(mode, n, device.platform)
+    cases = []
+    for v in variants:
+      if mode == "train":
+        case = TrainCase(v, shape, n, batch, mesh, dropout_rate=dropout_rate, seed=seed)
+      else:
+        case = DecodeCase(v, shape, n, batch, seed=seed, device=device)
+      log(f"  seq {n} {v}: compiled in {case.compile_s:.1f} s")
+      cases.append(case)
+    _time_interleaved(cases, repeats, warmup)
+    records = [_train_record(c, peak["flops_per_s"]) if mode == "train" else _decode_record(c)
+               for c in cases]
+    _add_ratios(records, mode)
+    results += records
+    del cases
+
+  # A second peak measurement after the runs: the machine may have been busier at the start.
+  later = matmul_peak(peak["size"], device=device)
+  if later["flops_per_s"] > peak["flops_per_s"]:
+    peak = later
+    for r in results:
+      if mode == "train":
+        r["mfu"] = r["achieved_flops_per_s"] / peak["flops_per_s"]
+  report = {
+      "mode": mode, "device": device.device_kind, "platform": device.platform,
+      "host": host_platform.node(), "cpu_count": os.cpu_count(),
+      "jax_version": jax.__version__, "model": {
+          "kind": "decoder", "d_model": d_model, "num_heads": num_heads, "d_ff": d_ff,
+          "num_layers": num_layers, "vocab_size": vocab_size, "factor_k": factor_k,
+          "dropout_rate": dropout_rate if mode == "train" else 0.0, "max_len": "= seq_len"},
+      "repeats": repeats, "warmup": warmup, "interleaved": True, "statistic": "median",
+      "peak": peak,
+      "process_peak_memory": {"source": memory.source, "bytes": memory.peak_bytes()},
+      "memory_bytes_source": "xla_memory_analysis",
+      "results": results,
+  }
+  log(format_table(report))
+  if json_path:
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    with open(json_path, "w") as f:
+      json.dump(report, f, indent=2, default=float)
+    log(f"wrote {json_path}")
+  return report
+

@@ -1,0 +1,138 @@
+"""synth.bench: the FLOP formulas against hand counts, and the benchmark end to end at tiny sizes.
+
+Timings are never asserted: they depend on the machine and its load.
+"""
+import json
+
+import pytest
+
+from synth.bench import ModelShape, attention_flops, forward_flops, main, run_bench, \
+    train_step_flops
+
+# d 8, 2 heads, FFN 16, 1 layer, vocab 10; sequences of n = 4 (so N = max_len = 4).
+SHAPE = ModelShape(d_model=8, num_heads=2, d_ff=16, num_layers=1, vocab_size=10, factor_k=3)
+N = 4
+
+
+def test_vanilla_flops_by_hand():
+  # Q, K, V, O projections 4 x 2*n*d*d = 4 * 512; QK^T and weights.V 2*n*n*d = 256 each.
+  assert attention_flops("vanilla", SHAPE, N, causal=False) == (4 * 512 + 256 + 256, 0)
+  # Feed-forward 2 x 2*n*d*f = 2048; output logits 2*n*d*V = 640.
+  assert forward_flops("vanilla", SHAPE, 1, N, causal=False) == 2560 + 2048 + 640
+  assert train_step_flops("vanilla", SHAPE, 1, N, causal=False) == 3 * (2560 + 2048 + 640)
+  assert forward_flops("vanilla", SHAPE, 5, N, causal=False) == 5 * (2560 + 2048 + 640)
+
+
+def test_random_is_vanilla_without_query_key_work():
+  vanilla = forward_flops("vanilla", SHAPE, 1, N, causal=False)
+  qk_projections = 2 * (2 * N * 8 * 8)
+  qk_transpose = 2 * N * N * 8
+  assert forward_flops("random", SHAPE, 1, N, causal=False) == vanilla - qk_projections - \
+      qk_transpose
+  assert forward_flops("fixed_random", SHAPE, 1, N, causal=False) == \
+      forward_flops("random", SHAPE, 1, N, causal=False)
+
+
+def test_dense_replaces_query_key_work_with_its_logit_mlp():
+  random = forward_flops("random", SHAPE, 1, N, causal=False)
+  hidden = 2 * N * 8 * 8          # d -> H x d_h
+  rows = 2 * 2 * N * (8 // 2) * N  # per head d_h -> N, 2 heads
+  assert forward_flops("dense", SHAPE, 1, N, causal=False) == random + hidden + rows
+  # A larger max_len makes every row longer.
+  assert forward_flops("dense", SHAPE, 1, N, max_len=16, causal=False) == \
+      random + hidden + 2 * 2 * N * 4 * 16
+
+
+def test_factorized_variants_and_mixtures():
+  random = forward_flops("random", SHAPE, 1, N, causal=False)
+  # Factorized random: R1 R2^T per head, 2 * n*n*k, once per step whatever the batch.
+  fr = 2 * 2 * N * N * 3
+  assert forward_flops("factorized_random", SHAPE, 1, N, causal=False) == random + fr
+  assert forward_flops("factorized_random", SHAPE, 3, N, causal=False) == \
+      3 * random + fr
+  # Factorized dense with a * b = 4 -> (2, 2): hidden, two small heads, outer products.
+  fd = 2 * N * 8 * 8 + 2 * N * 8 * (2 + 2) + 2 * N * 2 * 2
+  assert forward_flops("factorized_dense", SHAPE, 1, N, causal=False) == random + fd
+  # A mixture is its parts over one shared value/output path.
+  vanilla = forward_flops("vanilla", SHAPE, 1, N, causal=False)
+  assert forward_flops("random+vanilla", SHAPE, 1, N, causal=False) == vanilla
+
+
+def test_causal_halves_token_token_products_only():
+  full = attention_flops("vanilla", SHAPE, N, causal=False)[0]
+  causal = attention_flops("vanilla", SHAPE, N, causal=True)[0]
+  assert full - causal == (256 + 256) / 2  # half of QK^T and of weights.V
+  # Dense logits are per-token projections: only weights.V halves.
+  assert attention_flops("dense", SHAPE, N, causal=False)[0] - \
+      attention_flops("dense", SHAPE, N, causal=True)[0] == 256 / 2
+
+
+def test_unsupported_variant_is_a_clear_error():
+  with pytest.raises(ValueError, match="linformer"):
+    attention_flops("linformer", SHAPE, N)
+  with pytest.raises(ValueError, match="unknown attention variant"):
+    attention_flops("nope", SHAPE, N)
+
+
+TINY = dict(d_model=16, num_heads=2, d_ff=32, num_layers=1, vocab_size=50, repeats=1, warmup=1,
+            peak_size=128, log=None)
+TRAIN_FIELDS = {"variant", "seq_len", "batch_size", "tokens_per_step", "params", "step_time_s",
+                "step_times_s", "tokens_per_s", "model_flops_per_step", "xla_flops_per_step",
+                "achieved_flops_per_s", "mfu", "memory_bytes", "compile_s", "speedup_vs_vanilla"}
+DECODE_FIELDS = {"variant", "seq_len", "batch_size", "decoded_tokens", "decode_time_s",
+                 "decode_times_s", "tokens_per_s", "cache_bytes", "memory_bytes", "compile_s",
+                 "speedup_vs_vanilla", "cache_ratio_vs_vanilla"}
+
+
+def _check_report(report, mode, fields):
+  assert report["mode"] == mode
+  assert report["peak"]["flops_per_s"] > 0 and report["peak"]["size"] == 128
+  assert report["process_peak_memory"]["source"] in ("device_memory_stats",
+                                                     "process_max_rss_delta")
+  assert [r["variant"] for r in report["results"]] == ["vanilla", "random"]
+  for r in report["results"]:
+    assert fields <= set(r), fields - set(r)
+    assert r["seq_len"] == 8 and r["tokens_per_s"] > 0
+  assert report["results"][0]["speedup_vs_vanilla"] == 1.0
+
+
+def test_train_bench_end_to_end(tmp_path):
+  out = tmp_path / "train.json"
+  report = run_bench(["vanilla", "random"], [8], "train", batch_size=2, json_path=str(out),
+                     **TINY)
+  assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+  _check_report(report, "train", TRAIN_FIELDS)
+  vanilla, random = report["results"]
+  shape = ModelShape(d_model=16, num_heads=2, d_ff=32, num_layers=1, vocab_size=50)
+  assert vanilla["model_flops_per_step"] == train_step_flops("vanilla", shape, 2, 8)
+  assert random["model_flops_per_step"] < vanilla["model_flops_per_step"]
+  assert 0 < vanilla["mfu"] and vanilla["memory_bytes"] > 0
+  assert random["params"] == vanilla["params"] - 2 * 16 * 16 + 2 * 8 * 8  # W_Q, W_K -> R
+
+
+def test_decode_bench_end_to_end_from_the_command_line(tmp_path, capsys):
+  out = tmp_path / "decode.json"
+  code = main(["--mode=decode", "--variants=vanilla,random", "--seq-lens=8", "--batch-size=2",
+               "--d-model=16", "--num-heads=2", "--d-ff=32", "--num-layers=1", "--vocab-size=50",
+               "--repeats=1", "--warmup=1", "--peak-size=128", f"--json={out}"])
+  assert code == 0
+  printed = capsys.readouterr().out
+  assert "cache vs vanilla" in printed and "random" in printed
+  report = json.loads(out.read_text())
+  _check_report(report, "decode", DECODE_FIELDS)
+  vanilla, random = report["results"]
+  # Keys and values (2 x 8 slots x 16 floats x 2 rows) plus two int32 position counters.
+  assert vanilla["cache_bytes"] == 2 * 2 * 8 * 16 * 4 + 2 * 4
+  assert random["cache_bytes"] == 2 * 8 * 16 * 4 + 2 * 4  # values only
+  assert random["cache_ratio_vs_vanilla"] < 0.51
+
+
+def test_command_line_errors_are_one_line(capsys):
+  assert main(["--variants=vanilla,nope", "--seq-lens=8"]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith("synth: error: bench:") and "nope" in err and "\n" not in err
+  assert main(["--seq-lens=8,x"]) == 2
+  assert main(["--variants=linformer", "--seq-lens=8"]) == 2
+  with pytest.raises(SystemExit) as exit_info:
+    main(["--mode=fast"])
+  assert exit_info.value.code == 2
