@@ -64,20 +64,56 @@ def base_config() -> ml_collections.ConfigDict:
   m.linformer_k = 32
 
   c.data = d = ml_collections.ConfigDict()
-  # Where examples come from: 'python_docs' (offline, ships with Python) or a task name.
+  # Where examples come from: a task name in synth.data.TASKS, e.g. 'python_docs' (offline,
+  # ships with Python), 'lm1b', 'c4', 'c4_span', 'wmt14/en-de', 'glue/mnli', 'super_glue/boolq',
+  # 'cnn_dailymail', 'imdb_reviews', or 'files' (the local files below).
   d.source = "python_docs"
-  # Tokens per training row (packed) and global batch size in rows.
+  # Tokens per row: LM rows (packed), classifier inputs, and encoder-decoder rows unless
+  # max_input_len / max_target_len say otherwise. Global batch size in rows.
   d.seq_len = 128
   d.batch_size = 32
   d.eval_batch_size = 32
+  # Encoder-decoder tokens per row on the input and target side, eos included (0 = seq_len).
+  d.max_input_len = 0
+  d.max_target_len = 0
+  # Training drops encoder-decoder pairs longer than those instead of cutting them (eval always
+  # cuts, so that every eval example counts once).
+  d.drop_long = False
   # Pack several examples into each row (segment ids + positions) instead of padding.
   d.pack = True
   # SentencePiece vocab path; empty = train one on first use and cache it in the workdir.
   d.vocab_path = ""
+  # The vocabulary is trained on at most this many training examples, spread over the split.
+  d.vocab_train_examples = 1_000_000
+  # Ids kept free at the top of model.vocab_size for span-corruption sentinels (T5: 100); the
+  # SentencePiece model gets model.vocab_size - extra_ids pieces.
+  d.extra_ids = 0
+  # T5 span corruption (data.source 'c4_span'): fraction of tokens dropped, mean span length.
+  d.noise_density = 0.15
+  d.mean_noise_span_length = 3.0
   # Directory for downloaded/prepared data (TFDS data_dir and offline corpora).
   d.data_dir = ""
   # Cap on eval examples (0 = the whole split); eval never drops or repeats an example.
   d.max_eval_examples = 0
+  # Threads that read and tokenize training examples (0 = in the training thread). The order
+  # of the examples, so a resumed run's data, does not depend on it.
+  d.read_threads = 0
+  # data.source 'files': comma-separated glob patterns of the train and validation files.
+  d.train_files = ""
+  d.eval_files = ""
+  # 'text' (LM: one example per line, or per blank-line-separated paragraph with
+  # text_unit='paragraph'), 'tsv' (a header line naming the columns, then tab-separated rows)
+  # or 'jsonl' (one JSON object per line). The model kind picks the task: decoder = LM,
+  # encoder_decoder = input -> target, encoder_classifier = text -> label.
+  d.file_format = "text"
+  d.text_unit = "line"
+  # Column (tsv) or key (jsonl) names of the fields.
+  d.text_field = "text"
+  d.label_field = "label"
+  d.input_field = "input"
+  d.target_field = "target"
+  # Class names, in label-id order, when a file's labels are names rather than ids 0..n-1.
+  d.label_names = ()
 
   c.optimizer = o = ml_collections.ConfigDict()
   # 'adam', 'adamw' (adam + decoupled weight decay) or 'adafactor' (factored moments, no momentum).
@@ -199,14 +235,24 @@ def validate_config(config) -> None:
     make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  if is_length_bound(model.variant) and config.data.seq_len > model.max_len:
-    raise ConfigError(
-        f"data.seq_len={config.data.seq_len} is longer than model.max_len={model.max_len}, the "
-        f"most that attention variant '{model.variant}' supports; lower data.seq_len or raise "
-        f"model.max_len")
+  d = config.data
+  # The row lengths the model reads: encoder-decoders may size each side on its own.
+  lengths = {"data.seq_len": d.seq_len}
+  if model.kind == "encoder_decoder":
+    lengths = {"data.max_input_len": d.max_input_len or d.seq_len,
+               "data.max_target_len": d.max_target_len or d.seq_len}
+  for name, length in lengths.items():
+    if is_length_bound(model.variant) and length > model.max_len:
+      raise ConfigError(
+          f"{name}={length} is longer than model.max_len={model.max_len}, the most that "
+          f"attention variant '{model.variant}' supports; lower {name} or raise model.max_len")
   for field in ("num_steps", "log_every", "checkpoint_every"):
     if int(config.train[field]) <= 0:
       raise ConfigError(f"train.{field} must be positive, got {config.train[field]}")
   for field in ("batch_size", "eval_batch_size", "seq_len"):
     if int(config.data[field]) <= 0:
       raise ConfigError(f"data.{field} must be positive, got {config.data[field]}")
+  for field in ("max_input_len", "max_target_len", "extra_ids", "read_threads",
+                "vocab_train_examples", "max_eval_examples"):
+    if int(config.data[field]) < 0:
+      raise ConfigError(f"data.{field} must be >= 0, got {config.data[field]}")

@@ -1,8 +1,17 @@
-"""Data: the SentencePiece tokenizer, text sources by name, and grain LM pipelines.
+"""Data: tasks by name, the SentencePiece tokenizer and grain pipelines for every model kind.
 
-Modules: tokenizer (SentencePiece), python_docs (the offline corpus; import the function from
-the module, whose name it shares), pipeline (train/eval batches), tasks (sources by name).
+Modules: registry (tasks by name: register_task / register_source), tasks (get_data: a task's
+tokenizer, training iterator and eval batches), tokenizer (SentencePiece), pipeline (LM batches),
+seq2seq (encoder-decoder batches), classification (classifier batches), span_corruption (T5's
+objective), tfds_tasks and glue_tasks (the paper's TFDS datasets), files (local files),
+python_docs (the offline corpus; import the function from the module, whose name it shares).
+
+Importing this package registers every task: a module that registers more is imported below.
 """
+from synth.data import files, glue_tasks, tfds_tasks  # noqa: F401  (they register tasks)
+from synth.data.classification import CLASSIFICATION_KEYS
 from synth.data.pipeline import BATCH_KEYS, EvalBatches, lm_eval_batches, lm_train_iterator
-from synth.data.tasks import LMData, get_lm_data, register_source
+from synth.data.registry import KINDS, TASKS, Task, get_task, register_source, register_task
+from synth.data.seq2seq import SEQ2SEQ_KEYS
+from synth.data.tasks import Data, get_data, get_lm_data
 from synth.data.tokenizer import Tokenizer, load_or_train_tokenizer

@@ -32,7 +32,8 @@ from synth.data.tokenizer import EOS_ID
 BATCH_KEYS = ("inputs", "targets", "weights", "segment_ids", "positions")
 
 
-def _check_sizes(seq_len: int, batch_size: int, shard_index: int, shard_count: int) -> None:
+def check_sizes(seq_len: int, batch_size: int, shard_index: int, shard_count: int) -> None:
+  """Raises a ValueError for a non-positive length or batch, or a shard out of range."""
   if seq_len < 1 or batch_size < 1:
     raise ValueError(f"seq_len and batch_size must be positive, got {seq_len} and {batch_size}")
   if shard_count < 1 or not 0 <= shard_index < shard_count:
@@ -77,6 +78,18 @@ def _padded_row(chunk: dict[str, np.ndarray], seq_len: int) -> dict[str, np.ndar
   return row
 
 
+def read_options(threads: int) -> grain.ReadOptions:
+  """How grain reads (and maps) examples before the iterator stage.
+
+  0 threads reads in the calling thread, which is fastest for in-memory token lists. Sources that
+  decode records and tokenize text (TFDS, files) gain from a few threads. Either way the order of
+  the examples, and so the iterator state, does not depend on the thread count.
+  """
+  if threads < 0:
+    raise ValueError(f"read threads must be >= 0, got {threads}")
+  return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=8 * threads)
+
+
 def _as_map_dataset(examples) -> grain.MapDataset:
   if isinstance(examples, grain.MapDataset):
     return examples
@@ -86,8 +99,8 @@ def _as_map_dataset(examples) -> grain.MapDataset:
 
 
 def lm_train_iterator(examples, *, seq_len: int, batch_size: int, seed: int, pack: bool = True,
-                      eos_id: int = EOS_ID, shard_index: int = 0,
-                      shard_count: int = 1) -> grain.DatasetIterator:
+                      eos_id: int = EOS_ID, shard_index: int = 0, shard_count: int = 1,
+                      read_threads: int = 0) -> grain.DatasetIterator:
   """An endless, checkpointable iterator of training batches for this process.
 
   Args:
@@ -99,21 +112,20 @@ def lm_train_iterator(examples, *, seq_len: int, batch_size: int, seed: int, pac
     eos_id: appended to every example.
     shard_index, shard_count: this process takes examples shard_index, shard_index +
       shard_count, ...; the shards of all processes are disjoint and cover the data.
+    read_threads: threads that fetch examples (see read_options).
 
   Returns:
     A grain DatasetIterator of batch dicts (see the module docstring). Save `get_state()` with
     a checkpoint; `set_state(state)` on a fresh iterator built with the same arguments resumes
     with exactly the batches the uninterrupted iterator would have produced.
   """
-  _check_sizes(seq_len, batch_size, shard_index, shard_count)
+  check_sizes(seq_len, batch_size, shard_index, shard_count)
   ds = _as_map_dataset(examples)[shard_index::shard_count]
   if len(ds) == 0:
     raise ValueError(f"shard {shard_index} of {shard_count} has no examples "
                      f"(the data has fewer than {shard_count} examples)")
   ds = ds.shuffle(seed=seed).repeat(None).map(functools.partial(lm_pairs, eos_id=eos_id))
-  # The per-element work is a few numpy slices: reading in the calling thread is fastest and
-  # keeps the iterator state a plain index.
-  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
+  it = ds.to_iter_dataset(read_options(read_threads))
   it = grain.experimental.FlatMapIterDataset(it, _SplitIntoChunks(seq_len))
   if pack:
     # One packing round fills batch_size bins and emits them all: one batch, mostly full rows.
@@ -199,7 +211,7 @@ def lm_eval_batches(examples: Sequence, *, seq_len: int, batch_size: int, pack: 
   number of batches (shards with fewer rows get whole padding batches), so a multi-host eval
   loop runs the same number of steps everywhere. Sum losses with the weights.
   """
-  _check_sizes(seq_len, batch_size, shard_index, shard_count)
+  check_sizes(seq_len, batch_size, shard_index, shard_count)
   lengths = [len(t) for t in examples]  # pairs: t_1 .. t_m and eos
   most_rows = max(len(_plan_rows(lengths[s::shard_count], seq_len, pack))
                   for s in range(shard_count))

@@ -1,41 +1,40 @@
-"""Data sources by name, and the LM data (tokenizer + pipelines) a config asks for.
+"""The data a config asks for: its task's examples, the tokenizer, and the batch pipelines.
 
-A source is a function (split, data_dir) -> texts registered under the name `config.data.source`
-selects. Adding a corpus (a TFDS dataset, local text/JSONL files) is one `@register_source`
-function; tokenization, vocabulary caching, sharding and batching are shared by all of them.
+`get_data(config, workdir)` returns the same interface for every task kind (see Data): the
+tokenizer, this process's checkpointable training iterator, and finite eval batches of any
+split. It checks the task against config.model.kind and opens the train and validation splits
+before returning, so a wrong model kind, a missing dataset or a bad local file is an error
+before any training starts.
 
-The vocabulary is trained on the source's train split on first use and cached at
-`config.data.vocab_path`, or `<workdir>/vocab/spm_<model.vocab_size>.model`. With several
+The vocabulary is trained on the task's train split on first use (at most
+data.vocab_train_examples examples, spread evenly over the split) and cached at
+`config.data.vocab_path`, or `<workdir>/vocab/spm_<size>.model` where size is model.vocab_size
+less the data.extra_ids sentinel ids kept free at the top for span corruption. With several
 processes only process 0 trains; the others wait for the file to appear, which needs a workdir
 all hosts can read (a shared filesystem or gs://). Training is deterministic, so a lost
 vocabulary is rebuilt identically.
 """
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 
 import grain
 import ml_collections
+import numpy as np
 from etils import epath
 
-from synth.data.pipeline import EvalBatches, lm_eval_batches, lm_train_iterator
+from synth.data.classification import classification_eval_batches, classification_train_iterator
+from synth.data.pipeline import lm_eval_batches, lm_train_iterator
 from synth.data.python_docs import python_docs
+from synth.data.registry import (SOURCES, TASKS, Task, check_model_kind, get_task, register_source,
+                                 register_task)
+from synth.data.seq2seq import seq2seq_eval_batches, seq2seq_train_iterator
 from synth.data.tokenizer import Tokenizer, load_or_train_tokenizer
 
-# (split, data_dir) -> the split's texts in a fixed order.
-TextSource = Callable[[str, str], Sequence[str]]
-SOURCES: dict[str, TextSource] = {}
+__all__ = ["Data", "SOURCES", "TASKS", "Task", "get_data", "get_lm_data", "get_task",
+           "register_source", "register_task", "row_lengths", "vocab_path"]
+
 # How long non-zero processes wait for process 0 to write the vocabulary.
 VOCAB_WAIT_S = 1800
-
-
-def register_source(name: str):
-  """Decorator adding a text source to SOURCES under `name`."""
-  def register(fn: TextSource) -> TextSource:
-    if name in SOURCES:
-      raise ValueError(f"data source '{name}' is already registered")
-    SOURCES[name] = fn
-    return fn
-  return register
 
 
 @register_source("python_docs")
@@ -44,18 +43,38 @@ def _python_docs(split: str, data_dir: str) -> Sequence[str]:
   return python_docs(split)
 
 
-def get_source(name: str) -> TextSource:
-  """The text source registered as `name`, or a one-line error listing the known ones."""
-  if name not in SOURCES:
-    raise ValueError(f"unknown data source '{name}'; known sources: {', '.join(sorted(SOURCES))}")
-  return SOURCES[name]
+def spm_vocab_size(config: ml_collections.ConfigDict) -> int:
+  """Pieces of the SentencePiece model: the model's vocabulary less the sentinel ids."""
+  size = int(config.model.vocab_size) - int(config.data.extra_ids)
+  if size <= 0 or int(config.data.extra_ids) < 0:
+    raise ValueError(f"data.extra_ids={config.data.extra_ids} leaves no room in "
+                     f"model.vocab_size={config.model.vocab_size}")
+  return size
 
 
 def vocab_path(config: ml_collections.ConfigDict, workdir: str) -> str:
   """Where the run's SentencePiece model lives (given, or cached in the workdir)."""
   if config.data.vocab_path:
     return str(config.data.vocab_path)
-  return str(epath.Path(workdir) / "vocab" / f"spm_{config.model.vocab_size}.model")
+  return str(epath.Path(workdir) / "vocab" / f"spm_{spm_vocab_size(config)}.model")
+
+
+def row_lengths(config: ml_collections.ConfigDict) -> tuple[int, int]:
+  """(input, target) tokens per row of an encoder-decoder batch; 0 means data.seq_len."""
+  d = config.data
+  return int(d.max_input_len or d.seq_len), int(d.max_target_len or d.seq_len)
+
+
+def label_text(kind: str, label_names: Sequence[str], label) -> str:
+  """The target string of a label when an encoder-decoder learns a task text-to-text.
+
+  Classes are their names ('<unk>' for the -1 of unlabelled test splits); regression scores
+  are written as T5 writes STS-B's: rounded to the nearest 0.2, one decimal.
+  """
+  if kind == "regression":
+    return f"{round(float(label) * 5) / 5:.1f}"
+  label = int(label)
+  return label_names[label] if 0 <= label < len(label_names) else "<unk>"
 
 
 def _wait_for_file(path: str, timeout_s: float) -> None:
@@ -73,48 +92,185 @@ def _per_process(global_size: int, process_count: int, what: str) -> int:
   return global_size // process_count
 
 
-class LMData:
-  """What the trainer needs for an LM task.
+def _vocab_texts(examples: Sequence[dict], limit: int) -> Iterator[str]:
+  """Every string field of at most `limit` examples spread evenly over the split (a split's
+  order often follows its sub-corpora, so its first examples are not a fair sample)."""
+  n = len(examples)
+  k = min(n, limit) if limit > 0 else n
+  for j in range(k):
+    for value in examples[j * n // k].values():
+      if isinstance(value, str):
+        yield value
 
-  Attributes:
-    tokenizer: the SentencePiece tokenizer (pad 0, eos 1, unk 2).
-    train: this process's endless, checkpointable iterator of training batches
-      (see synth.data.pipeline for the batch keys).
-    batch_size, eval_batch_size: rows per batch on this process.
+
+def _ids(ids) -> np.ndarray:
+  return np.asarray(ids, np.int32)
+
+
+class _Featurizer:
+  """Raw examples -> what the batch pipeline of the model kind reads.
+
+    lm:                          token ids
+    seq2seq:                     a list of {'inputs', 'targets'} token-id pairs
+    classification, classifier:  {'inputs', 'label'}
+    classification, text-to-text a list of one pair, the label as a target string
   """
 
-  def __init__(self, *, tokenizer: Tokenizer, train: grain.DatasetIterator, batch_size: int,
-               eval_batch_size: int, config: ml_collections.ConfigDict, source: TextSource,
-               shard: tuple[int, int], train_tokens: list[list[int]]):
-    self.tokenizer, self.train = tokenizer, train
-    self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-    self._config, self._source, self._shard = config, source, shard
-    self._tokens = {"train": train_tokens}
+  def __init__(self, task: Task, kind: str, model_kind: str, tokenizer: Tokenizer,
+               config: ml_collections.ConfigDict, label_names: tuple[str, ...]):
+    self.task, self.kind, self.tokenizer, self.config = task, kind, tokenizer, config
+    self.label_names = label_names
+    self.text_to_text = kind in ("classification", "regression") and (
+        model_kind == "encoder_decoder")
 
-  def tokens(self, split: str) -> list[list[int]]:
-    """Token ids of every example of a split (tokenized once, kept in memory)."""
+  def _pair(self, inputs: str, targets: str) -> dict:
+    return {"inputs": _ids(self.tokenizer.encode(inputs)),
+            "targets": _ids(self.tokenizer.encode(targets))}
+
+  def __call__(self, ex: dict):
+    """One example, tokenized in this thread (the training pipeline's map)."""
+    if self.kind == "lm":
+      return _ids(self.tokenizer.encode(ex["text"]))
+    if self.kind == "seq2seq":
+      if self.task.pairs_from_text is not None:
+        return self.task.pairs_from_text(_ids(self.tokenizer.encode(ex["text"])), self.config)
+      return [self._pair(ex["inputs"], ex["targets"])]
+    if self.text_to_text:
+      return [self._pair(ex["text"], label_text(self.kind, self.label_names, ex["label"]))]
+    return {"inputs": _ids(self.tokenizer.encode(ex["text"])), "label": ex["label"]}
+
+  def batch(self, examples: Sequence[dict]) -> list:
+    """Many examples, tokenized together (SentencePiece encodes a batch in parallel); the
+    seq2seq kinds come back flattened to one list of pairs."""
+    enc = lambda texts: [_ids(t) for t in self.tokenizer.encode_batch(list(texts))]
+    if self.kind == "lm":
+      return enc(ex["text"] for ex in examples)
+    if self.kind == "seq2seq" and self.task.pairs_from_text is not None:
+      return [pair for ids in enc(ex["text"] for ex in examples)
+              for pair in self.task.pairs_from_text(ids, self.config)]
+    if self.kind == "seq2seq" or self.text_to_text:
+      if self.kind == "seq2seq":
+        sources = [ex["inputs"] for ex in examples]
+        targets = [ex["targets"] for ex in examples]
+      else:
+        sources = [ex["text"] for ex in examples]
+        targets = [label_text(self.kind, self.label_names, ex["label"]) for ex in examples]
+      return [{"inputs": i, "targets": t} for i, t in zip(enc(sources), enc(targets))]
+    return [{"inputs": ids, "label": ex["label"]}
+            for ids, ex in zip(enc(ex["text"] for ex in examples), examples)]
+
+
+class Data:
+  """What the trainer and the evaluator need for one task, the same for every kind.
+
+  Attributes:
+    task: the registry entry; kind: its kind under this config ('lm', 'seq2seq',
+      'classification' or 'regression'); model_kind: config.model.kind.
+    tokenizer: the SentencePiece tokenizer (pad 0, eos 1, unk 2).
+    train: this process's endless, checkpointable grain iterator of training batches: the LM
+      keys of synth.data.pipeline, the encoder-decoder keys of synth.data.seq2seq (also for
+      classification learnt text-to-text) or the classifier keys of synth.data.classification.
+    batch_size, eval_batch_size: rows per batch on this process.
+    label_names: a classification task's label names (the target strings text-to-text).
+  """
+
+  def __init__(self, *, task: Task, kind: str, config: ml_collections.ConfigDict,
+               tokenizer: Tokenizer, sources: dict, label_names: tuple[str, ...],
+               shard: tuple[int, int], batch_size: int, eval_batch_size: int):
+    self.task, self.kind, self.model_kind = task, kind, config.model.kind
+    self.tokenizer, self.label_names = tokenizer, label_names
+    self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+    self._config, self._sources, self._shard = config, sources, shard
+    self._featurize = _Featurizer(task, kind, self.model_kind, tokenizer, config, label_names)
+    self._examples, self._tokens = {}, {}
+    self.train = self._train_iterator()
+
+  def _source(self, split: str):
+    if split not in self._sources:
+      self._sources[split] = self.task.source(split, self._config)
+    return self._sources[split]
+
+  def _train_iterator(self) -> grain.DatasetIterator:
+    d, (index, count) = self._config.data, self._shard
+    examples = grain.MapDataset.source(self._source("train")).map(self._featurize)
+    common = dict(batch_size=self.batch_size, seed=self._config.seed, shard_index=index,
+                  shard_count=count, read_threads=d.read_threads)
+    if self.kind == "lm":
+      return lm_train_iterator(examples, seq_len=d.seq_len, pack=d.pack, **common)
+    if self.model_kind == "encoder_decoder":
+      input_len, target_len = row_lengths(self._config)
+      return seq2seq_train_iterator(examples, input_len=input_len, target_len=target_len,
+                                    pack=d.pack, drop_long=d.drop_long, **common)
+    return classification_train_iterator(examples, seq_len=d.seq_len,
+                                         regression=self.kind == "regression", **common)
+
+  def examples(self, split: str) -> list[dict]:
+    """The raw examples of a split (strings and labels: what decoding is scored against),
+    capped at data.max_eval_examples, in order; read once and kept in memory."""
+    if split not in self._examples:
+      source = self._source(split)
+      cap = self._config.data.max_eval_examples
+      n = min(len(source), cap) if cap else len(source)
+      self._examples[split] = [source[i] for i in range(n)]
+    return self._examples[split]
+
+  def tokens(self, split: str) -> list:
+    """The tokenized examples of a split: token arrays (lm), {'inputs', 'targets'} pairs
+    (encoder-decoder) or {'inputs', 'label'} (classifier); computed once."""
     if split not in self._tokens:
-      texts = self._source(split, self._config.data.data_dir)
-      self._tokens[split] = self.tokenizer.encode_batch(texts)
+      self._tokens[split] = self._featurize.batch(self.examples(split))
     return self._tokens[split]
 
-  def eval_batches(self, split: str = "validation") -> EvalBatches:
+  def eval_batches(self, split: str = "validation") -> Sequence[dict]:
     """This process's batches of a split: every example once (capped by data.max_eval_examples),
     the same number of batches on every process, padding rows with weight 0."""
-    d = self._config.data
+    d, (index, count) = self._config.data, self._shard
+    common = dict(batch_size=self.eval_batch_size, shard_index=index, shard_count=count)
     examples = self.tokens(split)
-    if d.max_eval_examples:
-      examples = examples[:d.max_eval_examples]
-    return lm_eval_batches(examples, seq_len=d.seq_len, batch_size=self.eval_batch_size,
-                           pack=d.pack, shard_index=self._shard[0], shard_count=self._shard[1])
+    if self.kind == "lm":
+      return lm_eval_batches(examples, seq_len=d.seq_len, pack=d.pack, **common)
+    if self.model_kind == "encoder_decoder":
+      input_len, target_len = row_lengths(self._config)
+      return seq2seq_eval_batches(examples, input_len=input_len, target_len=target_len,
+                                  pack=d.pack, **common)
+    return classification_eval_batches(examples, seq_len=d.seq_len,
+                                       regression=self.kind == "regression", **common)
 
 
-def get_lm_data(config: ml_collections.ConfigDict, workdir: str, *,
-                process_index: int | None = None, process_count: int | None = None) -> LMData:
-  """Loads the source, the tokenizer (training it on first use) and the train pipeline.
+def _check_classifier(task: Task, kind: str, config, label_names: tuple[str, ...]) -> None:
+  """The classifier head must have one output per label (one for regression)."""
+  if config.model.kind != "encoder_classifier":
+    return
+  want = 1 if kind == "regression" else len(label_names)
+  if want and config.model.num_classes != want:
+    raise ValueError(f"data.source '{task.name}' has {want} "
+                     f"{'output (regression)' if kind == 'regression' else 'classes'}, but "
+                     f"model.num_classes is {config.model.num_classes}")
+
+
+def _tokenizer(config, workdir: str, train_examples, process_index: int) -> Tokenizer:
+  path = vocab_path(config, workdir)
+  size = spm_vocab_size(config)
+  if process_index == 0:
+    texts = _vocab_texts(train_examples, int(config.data.vocab_train_examples))
+    tokenizer = load_or_train_tokenizer(path, texts, size)
+  else:
+    _wait_for_file(path, VOCAB_WAIT_S)
+    tokenizer = Tokenizer.load(path)
+  if tokenizer.vocab_size > size:
+    extra = f" less data.extra_ids={config.data.extra_ids}" if config.data.extra_ids else ""
+    raise ValueError(f"tokenizer {path} has {tokenizer.vocab_size} ids but model.vocab_size is "
+                     f"{config.model.vocab_size}{extra}")
+  return tokenizer
+
+
+def get_data(config: ml_collections.ConfigDict, workdir: str, *,
+             process_index: int | None = None, process_count: int | None = None) -> Data:
+  """Checks the task against the model, opens its splits, loads (or trains) the tokenizer and
+  builds this process's training iterator.
 
   Args:
-    config: the experiment config (uses data.*, model.vocab_size and seed).
+    config: the experiment config (uses data.*, model.kind/vocab_size/num_classes and seed).
     workdir: the run directory; the vocabulary is cached under it unless data.vocab_path is set.
     process_index, process_count: this process and the number of processes; default from jax.
   """
@@ -122,23 +278,26 @@ def get_lm_data(config: ml_collections.ConfigDict, workdir: str, *,
     import jax  # lazily: the data layer itself is numpy-only
     process_index, process_count = jax.process_index(), jax.process_count()
   d = config.data
-  source = get_source(d.source)
-  texts = source("train", d.data_dir)
-  path = vocab_path(config, workdir)
-  if process_index == 0:
-    tokenizer = load_or_train_tokenizer(path, texts, config.model.vocab_size)
-  else:
-    _wait_for_file(path, VOCAB_WAIT_S)
-    tokenizer = Tokenizer.load(path)
-  if tokenizer.vocab_size > config.model.vocab_size:
-    raise ValueError(f"tokenizer {path} has {tokenizer.vocab_size} ids but model.vocab_size is "
-                     f"{config.model.vocab_size}")
+  task = get_task(d.source)
+  kind = task.kind_for(config)
+  check_model_kind(task, kind, config.model.kind)
+  label_names = tuple(task.label_names) or tuple(d.label_names)
+  _check_classifier(task, kind, config, label_names)
+  if task.check is not None:
+    task.check(config)
   batch_size = _per_process(d.batch_size, process_count, "data.batch_size")
   eval_batch_size = _per_process(d.eval_batch_size, process_count, "data.eval_batch_size")
-  train_tokens = tokenizer.encode_batch(texts)
-  train = lm_train_iterator(train_tokens, seq_len=d.seq_len, batch_size=batch_size,
-                            seed=config.seed, pack=d.pack, shard_index=process_index,
-                            shard_count=process_count)
-  return LMData(tokenizer=tokenizer, train=train, batch_size=batch_size,
-                eval_batch_size=eval_batch_size, config=config, source=source,
-                shard=(process_index, process_count), train_tokens=train_tokens)
+  # Open both splits the trainer reads now: a missing dataset or file fails before training.
+  sources = {split: task.source(split, config) for split in ("train", "validation")}
+  tokenizer = _tokenizer(config, workdir, sources["train"], process_index)
+  return Data(task=task, kind=kind, config=config, tokenizer=tokenizer, sources=sources,
+              label_names=label_names, shard=(process_index, process_count),
+              batch_size=batch_size, eval_batch_size=eval_batch_size)
+
+
+def get_lm_data(config: ml_collections.ConfigDict, workdir: str, **kwargs) -> Data:
+  """get_data for a language-model task (an error for any other kind)."""
+  data = get_data(config, workdir, **kwargs)
+  if data.kind != "lm":
+    raise ValueError(f"data.source '{config.data.source}' is a {data.kind} task, not an LM task")
+  return data
