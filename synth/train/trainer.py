@@ -18,7 +18,7 @@ from absl import logging
 from clu import parameter_overview
 
 from synth.config import validate_config
-from synth.data.tasks import get_lm_data
+from synth.data.tasks import get_data
 from synth.models import ModelConfig
 from synth.parallel import batch_sharding, make_mesh
 from synth.train import checkpoints as ckpt
@@ -116,7 +116,7 @@ def train(config, workdir: str, devices=None) -> dict:
   # ----------------------------------------------------------------------------------------------
   # Data.
   # ----------------------------------------------------------------------------------------------
-  data = get_lm_data(config, workdir)
+  data = get_data(config, workdir)
   train_iter = data.train
 
   # ----------------------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def evaluate_checkpoint(config, workdir: str, *, devices=None, step: int | None 
   """Eval loss/perplexity of a checkpoint on `split`, on the given devices (default: all)."""
   mesh = make_mesh(config.mesh, devices)
   layout, state, rngs = load_checkpoint(config, workdir, mesh, step)
-  data = get_lm_data(config, workdir)
+  data = get_data(config, workdir)
   sharding = batch_sharding(mesh, tuple(tuple(r) for r in config.mesh.rules))
   return evaluate(make_eval_step(layout), state, rngs, data.eval_batches(split), sharding,
                   config.train.eval_steps)
