@@ -32,6 +32,13 @@ def get_config(arg: str | None = None):
   c.optimizer.schedule = "rsqrt"
   c.optimizer.warmup_steps = 100
 
+  # Samples at the end of training and in `synth eval`: nucleus sampling after a 16-token prompt.
+  c.eval.method = "sample"
+  c.eval.temperature = 0.8
+  c.eval.top_p = 0.9
+  c.eval.max_decode_len = 64
+  c.eval.num_samples = 4
+
   c.train.num_steps = 300
   c.train.log_every = 25
   c.train.eval_every = 150

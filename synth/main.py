@@ -6,6 +6,11 @@ invalid combination is a one-line error before any work starts and before the wo
 
 Commands:
   train   train a config in a workdir, resuming from its latest checkpoint if there is one
+  eval    score checkpoints of a workdir: --checkpoint=latest|all|best|<step> --split=...
+  decode  decode text with a workdir's checkpoint: --input=FILE|- [--output=FILE]
+
+eval and decode read the run's resolved config from <workdir>/config.json; pass --config (and
+overrides such as --config.eval.beam_size=1) to change it.
 """
 import os
 import runpy
@@ -14,12 +19,17 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-COMMANDS = ("train",)
+COMMANDS = ("train", "eval", "decode")
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file (configs/*.py), optionally with ':key=value,...' arguments.",
     lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and metrics.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest",
+                                  "eval/decode: latest, all, best (by periodic eval) or a step.")
+_SPLIT = flags.DEFINE_string("split", "validation", "eval: the split to score.")
+_INPUT = flags.DEFINE_string("input", None, "decode: a text file, one input per line; - = stdin.")
+_OUTPUT = flags.DEFINE_string("output", None, "decode: where to write outputs (default stdout).")
 
 
 def _fail(message: str) -> None:
@@ -34,22 +44,72 @@ def main(argv):
   if command not in COMMANDS or len(argv) > 2:
     _fail(f"usage: synth {{{','.join(COMMANDS)}}} --config=FILE.py[:k=v] --workdir=DIR "
           f"(got {' '.join(argv[1:]) or 'no command'})")
-  if _CONFIG.value is None:
-    _fail("--config is required")
   if not _WORKDIR.value:
     _fail("--workdir is required")
+  config = _CONFIG.value
+  if config is None:
+    if command == "train":
+      _fail("--config is required")
+    from synth.eval.evaluate import load_run_config
+    try:
+      config = load_run_config(_WORKDIR.value)
+    except FileNotFoundError as e:
+      _fail(str(e))
+  if command == "decode" and not _INPUT.value:
+    _fail("decode needs --input=FILE (or - for stdin)")
 
   # Imported after flag parsing so `synth --help` and flag errors are instant.
   from synth.config import ConfigError, validate_config
   try:
-    validate_config(_CONFIG.value)
+    validate_config(config)
   except ConfigError as e:
     _fail(str(e))
 
   from synth.parallel.distributed import maybe_initialize_distributed
   maybe_initialize_distributed()
-  from synth.train.trainer import train
-  train(_CONFIG.value, _WORKDIR.value)
+  if command == "train":
+    from synth.train.trainer import train
+    train(config, _WORKDIR.value)
+  elif command == "eval":
+    _eval(config)
+  else:
+    _decode(config)
+
+
+def _eval(config):
+  from synth.eval.evaluate import evaluate_checkpoints
+  from synth.train.checkpoints import CheckpointError
+  try:
+    rows, errors = evaluate_checkpoints(config, _WORKDIR.value, which=_CHECKPOINT.value,
+                                        split=_SPLIT.value)
+  except (CheckpointError, ValueError) as e:
+    _fail(str(e).splitlines()[0])
+  for row in rows:
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()
+             if k not in ("config_hash", "time")}
+    print(" ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
+  for error in errors:
+    print(f"synth: error: {error}", file=sys.stderr)
+  if errors:
+    sys.exit(1)
+
+
+def _decode(config):
+  from synth.eval.decode_text import decode_file
+  from synth.train.checkpoints import CheckpointError
+  step = None if _CHECKPOINT.value == "latest" else _CHECKPOINT.value
+  if step is not None and not step.isdigit():
+    _fail(f"decode --checkpoint must be latest or a step, got '{step}'")
+  try:
+    if _OUTPUT.value:
+      with open(_OUTPUT.value, "w") as out:
+        decode_file(config, _WORKDIR.value, _INPUT.value, out,
+                    step=None if step is None else int(step))
+    else:
+      decode_file(config, _WORKDIR.value, _INPUT.value,
+                  step=None if step is None else int(step))
+  except (CheckpointError, FileNotFoundError, ValueError) as e:
+    _fail(str(e).splitlines()[0])
 
 
 def _config_spec(argv) -> str | None:

@@ -18,6 +18,7 @@ def tiny_config(vocab_path: str, **overrides) -> ml_collections.ConfigDict:
   c.data.update(seq_len=32, batch_size=8, eval_batch_size=8, max_eval_examples=48,
                 vocab_path=vocab_path)
   c.optimizer.update(warmup_steps=2, learning_rate=3e-3)
+  c.eval.update(num_samples=0, max_decode_len=24, prompt_len=8)
   c.train.update(num_steps=8, log_every=1, eval_every=4, checkpoint_every=4, keep=10,
                  keep_best=1)
   for key, value in overrides.items():
@@ -32,7 +33,7 @@ def config_flags(config: ml_collections.ConfigDict) -> list[str]:
   from configs.lm_python_docs import get_config
   base = get_config()
   out = []
-  for section in ("model", "data", "optimizer", "train", "mesh"):
+  for section in ("model", "data", "optimizer", "train", "mesh", "eval"):
     for field, value in config[section].items():
       if field != "rules" and base[section][field] != value:
         out.append(f"--config.{section}.{field}={value}")

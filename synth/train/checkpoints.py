@@ -22,7 +22,10 @@ class Checkpoints:
   """Save/restore of (train state, data iterator) under <workdir>/checkpoints."""
 
   def __init__(self, workdir: str, *, keep: int = 3, keep_best: int = 1,
-               best_metric: str = "loss", best_mode: str = "min", async_save: bool = True):
+               best_metric: str = "loss", best_mode: str = "min", async_save: bool = True,
+               read_only: bool = False):
+    """read_only: for evaluation; nothing is created, saved or deleted (and a missing
+    checkpoints directory is a CheckpointError)."""
     if best_mode not in ("min", "max"):
       raise ValueError(f"train.best_mode must be 'min' or 'max', got '{best_mode}'")
     keep_policies = [policies.LatestN(n=max(keep, 1))]
@@ -32,8 +35,11 @@ class Checkpoints:
           n=keep_best, keep_checkpoints_without_metrics=False))
     options = ocp.CheckpointManagerOptions(
         preservation_policy=policies.AnyPreservationPolicy(keep_policies),
-        enable_async_checkpointing=async_save, cleanup_tmp_directories=True, create=True)
+        enable_async_checkpointing=async_save and not read_only,
+        cleanup_tmp_directories=not read_only, create=not read_only, read_only=read_only)
     self.directory = epath.Path(workdir) / "checkpoints"
+    if read_only and not self.directory.is_dir():
+      raise CheckpointError(f"no checkpoint in {self.directory}")
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=(STATE, DATA))
 

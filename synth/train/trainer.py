@@ -6,7 +6,6 @@ trains to config.train.num_steps with periodic logging, evaluation and checkpoin
 (preemption) saves a checkpoint at the next step boundary and exits cleanly.
 """
 import json
-import math
 import os
 import signal
 import time
@@ -18,14 +17,15 @@ from absl import logging
 from clu import parameter_overview
 
 from synth.config import validate_config
-from synth.data.tasks import get_data
+from synth.data.tasks import get_lm_data
+from synth.eval.evaluate import Evaluator, global_batch, write_samples
 from synth.models import ModelConfig
 from synth.parallel import batch_sharding, make_mesh
 from synth.train import checkpoints as ckpt
 from synth.train.optimizer import make_optimizer
 from synth.train.reporting import Reporter, say
 from synth.train.state import init_rngs, init_state, state_layout
-from synth.train.steps import make_eval_step, make_train_step
+from synth.train.steps import make_train_step
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -46,12 +46,6 @@ class _Preemption:
 
   def restore(self):
     signal.signal(signal.SIGTERM, self._previous)
-
-
-def global_batch(local_batch: dict, sharding) -> dict:
-  """This process's rows -> global jax.Arrays sharded over the batch axes of the mesh."""
-  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-          for k, v in local_batch.items()}
 
 
 def write_config(config, workdir: str):
@@ -82,19 +76,6 @@ def _flatten(d, prefix=""):
   return out
 
 
-def evaluate(eval_step, state, rngs, batches, sharding, max_batches: int = 0) -> dict:
-  """Token-weighted loss and perplexity over `batches` (every example once)."""
-  loss_sum = weight_sum = 0.0
-  for i, batch in enumerate(batches):
-    if max_batches and i >= max_batches:
-      break
-    out = eval_step(state["params"], state["frozen"], rngs, global_batch(batch, sharding))
-    loss_sum += float(out["loss_sum"])
-    weight_sum += float(out["weight_sum"])
-  loss = loss_sum / max(weight_sum, 1.0)
-  return {"loss": loss, "perplexity": math.exp(min(loss, 100.0)), "tokens": weight_sum}
-
-
 def train(config, workdir: str, devices=None) -> dict:
   """Trains (or resumes) the run in `workdir`; returns the final eval metrics.
 
@@ -116,7 +97,7 @@ def train(config, workdir: str, devices=None) -> dict:
   # ----------------------------------------------------------------------------------------------
   # Data.
   # ----------------------------------------------------------------------------------------------
-  data = get_data(config, workdir)
+  data = get_lm_data(config, workdir)
   train_iter = data.train
 
   # ----------------------------------------------------------------------------------------------
@@ -151,12 +132,14 @@ def train(config, workdir: str, devices=None) -> dict:
   train_step = make_train_step(layout, tx, schedule, seed=config.seed,
                                accum=int(config.optimizer.grad_accum_steps),
                                label_smoothing=float(config.optimizer.label_smoothing))
-  eval_step = make_eval_step(layout)
+  evaluator = Evaluator(config, workdir, mesh, layout, data)
 
-  def run_eval(step):
-    batches = data.eval_batches("validation")
-    metrics = evaluate(eval_step, state, rngs, batches, data_sharding, config.train.eval_steps)
+  def run_eval(step, final):
+    metrics = evaluator.losses(state, rngs, "validation", config.train.eval_steps)
     reporter.write(step, metrics, prefix="eval/")
+    if final and config.eval.num_samples:  # Decoding samples compiles a search loop: once.
+      write_samples(workdir, step, "validation", evaluator.lm_samples(state, rngs, "validation")
+                    if model_cfg.kind == "decoder" else [], reporter.writer)
     say("eval at step %d: loss %.4f  perplexity %.2f  (%d tokens)", step,
                  metrics["loss"], metrics["perplexity"], metrics["tokens"])
     return metrics
@@ -210,7 +193,7 @@ def train(config, workdir: str, devices=None) -> dict:
         finish(*pending)  # Never save or evaluate a state whose loss was not checked.
         pending = None
       if do_eval:
-        eval_metrics = run_eval(step)
+        eval_metrics = run_eval(step, final=is_last)
       if do_save:
         checkpoints.save(step, state, train_iter,
                          metrics={k: float(v) for k, v in eval_metrics.items()}
@@ -238,9 +221,7 @@ def load_checkpoint(config, workdir: str, mesh, step: int | None = None):
   tx, _ = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
   rules = tuple(tuple(r) for r in config.mesh.rules)
   layout = state_layout(model_cfg, tx, mesh, rules, config.seed)
-  checkpoints = ckpt.Checkpoints(workdir, keep=config.train.keep, keep_best=config.train.keep_best,
-                                 best_metric=config.train.best_metric,
-                                 best_mode=config.train.best_mode)
+  checkpoints = ckpt.Checkpoints(workdir, read_only=True)
   try:
     step = checkpoints.latest_step() if step is None else step
     if step is None:
@@ -256,7 +237,5 @@ def evaluate_checkpoint(config, workdir: str, *, devices=None, step: int | None 
   """Eval loss/perplexity of a checkpoint on `split`, on the given devices (default: all)."""
   mesh = make_mesh(config.mesh, devices)
   layout, state, rngs = load_checkpoint(config, workdir, mesh, step)
-  data = get_data(config, workdir)
-  sharding = batch_sharding(mesh, tuple(tuple(r) for r in config.mesh.rules))
-  return evaluate(make_eval_step(layout), state, rngs, data.eval_batches(split), sharding,
-                  config.train.eval_steps)
+  evaluator = Evaluator(config, workdir, mesh, layout, get_lm_data(config, workdir))
+  return evaluator.losses(state, rngs, split, config.train.eval_steps)

@@ -1,0 +1,218 @@
+"""Scoring checkpoints: `synth eval` and the periodic evaluation during training share this code.
+
+For every selected checkpoint and split: restore onto whatever devices are present, compute the
+token-weighted loss and perplexity over every eval example exactly once, decode a few samples,
+append one JSON line to <workdir>/eval_results.jsonl, and write the samples to TensorBoard and
+<workdir>/samples/. A checkpoint that cannot be restored is reported and skipped; the others are
+still evaluated.
+"""
+import datetime
+import hashlib
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from clu import metric_writers
+from etils import epath
+
+from synth.eval.decoding import DecodeOptions, make_generate_fn, token_lists
+from synth.models import ModelConfig
+from synth.train import checkpoints as ckpt
+
+CHECKPOINT_CHOICES = "latest|all|best|<step>"
+
+
+def global_batch(local_batch: dict, sharding) -> dict:
+  """This process's rows -> global jax.Arrays sharded over the batch axes of the mesh."""
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in local_batch.items()}
+
+
+def loss_metrics(eval_step, state, rngs, batches, sharding, max_batches: int = 0) -> dict:
+  """Token-weighted loss and perplexity over `batches` (every example once, padding weight 0)."""
+  loss_sum = weight_sum = 0.0
+  for i, batch in enumerate(batches):
+    if max_batches and i >= max_batches:
+      break
+    out = eval_step(state["params"], state["frozen"], rngs, global_batch(batch, sharding))
+    loss_sum += float(out["loss_sum"])
+    weight_sum += float(out["weight_sum"])
+  loss = loss_sum / max(weight_sum, 1.0)
+  return {"loss": loss, "perplexity": math.exp(min(loss, 100.0)), "tokens": weight_sum}
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a run wrote to <workdir>/config.json."""
+  path = epath.Path(workdir) / "config.json"
+  if not path.exists():
+    raise FileNotFoundError(f"{path} does not exist: is {workdir} a synth workdir?")
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def config_hash(config) -> str:
+  """A short, stable fingerprint of a config (which settings produced a result)."""
+  text = json.dumps(json.loads(config.to_json_best_effort()), sort_keys=True)
+  return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def decode_options(config) -> DecodeOptions:
+  e = config.eval
+  return DecodeOptions(method=e.method, max_length=e.max_decode_len or None,
+                       beam_size=e.beam_size, alpha=e.alpha, temperature=e.temperature,
+                       top_k=e.top_k, top_p=e.top_p)
+
+
+def select_steps(workdir: str, steps: list[int], which: str, best_metric: str = "loss",
+                 best_mode: str = "min") -> list[int]:
+  """Checkpoint steps for `which` = latest | all | best | <step>.
+
+  'best' ranks the steps that have a checkpoint by their periodic eval metric in metrics.jsonl.
+  """
+  if not steps:
+    raise ckpt.CheckpointError(f"no checkpoint in {workdir}/checkpoints")
+  if which == "latest":
+    return [max(steps)]
+  if which == "all":
+    return sorted(steps)
+  if which == "best":
+    scores = {}
+    path = os.path.join(workdir, "metrics.jsonl")
+    if os.path.exists(path):
+      with open(path) as f:
+        for line in f:
+          row = json.loads(line)
+          if f"eval/{best_metric}" in row and row["step"] in steps:
+            scores[row["step"]] = row[f"eval/{best_metric}"]
+    if not scores:
+      raise ckpt.CheckpointError(f"no checkpoint in {workdir} has an eval/{best_metric} value "
+                                 f"in metrics.jsonl to rank by")
+    pick = min if best_mode == "min" else max
+    return [pick(scores, key=scores.get)]
+  if which.isdigit():
+    if int(which) not in steps:
+      raise ckpt.CheckpointError(f"no checkpoint for step {which} in {workdir}/checkpoints "
+                                 f"(have {sorted(steps)})")
+    return [int(which)]
+  raise ValueError(f"--checkpoint must be {CHECKPOINT_CHOICES}, got '{which}'")
+
+
+class Evaluator:
+  """Evaluates training states of one run config on one mesh (restored or live)."""
+
+  def __init__(self, config, workdir: str, mesh, layout, data):
+    from synth.parallel import batch_sharding
+    from synth.train.steps import make_eval_step
+    self.config, self.workdir, self.layout, self.data = config, workdir, layout, data
+    self.model_cfg = ModelConfig.from_config(config.model)
+    self.sharding = batch_sharding(mesh, tuple(tuple(r) for r in config.mesh.rules))
+    self.eval_step = make_eval_step(layout)
+    self._generate = None
+
+  def losses(self, state, rngs, split: str = "validation", max_batches: int = 0) -> dict:
+    return loss_metrics(self.eval_step, state, rngs, self.data.eval_batches(split),
+                        self.sharding, max_batches)
+
+  def lm_samples(self, state, rngs, split: str) -> list[dict]:
+    """Continuations of the first eval.prompt_len tokens of the first eval examples."""
+    e = self.config.eval
+    examples = [t for t in self.data.tokens(split) if len(t) > e.prompt_len][:e.num_samples]
+    if not examples:
+      return []
+    if self._generate is None:
+      parts = self.layout.parts
+      self._generate = make_generate_fn(self.model_cfg, decode_options(self.config),
+                                        lambda s: parts.merge(*s, train=False))
+    prompts = np.asarray([t[:e.prompt_len] for t in examples], np.int32)
+    out = self._generate((state["params"], state["frozen"], rngs), jnp.asarray(prompts),
+                         jax.random.key(self.config.seed))
+    predictions = token_lists(out.tokens, start=e.prompt_len)
+    tok = self.data.tokenizer
+    # The reference is cut to the continuation's length budget, to read side by side.
+    budget = (e.max_decode_len or self.model_cfg.max_len) - e.prompt_len
+    return [{"source": tok.decode(p.tolist()),
+             "reference": tok.decode(t[e.prompt_len:e.prompt_len + budget]),
+             "prediction": tok.decode(c)} for p, t, c in zip(prompts, examples, predictions)]
+
+  def evaluate(self, state, rngs, split: str = "validation") -> tuple[dict, list[dict]]:
+    """(metrics, samples) of one state on one split: every example counted once."""
+    metrics = self.losses(state, rngs, split)
+    samples = self.lm_samples(state, rngs, split) if self.model_cfg.kind == "decoder" else []
+    return metrics, samples
+
+
+def write_samples(workdir: str, step: int, split: str, samples: list[dict], writer=None):
+  """Samples as a text file under <workdir>/samples/ and as TensorBoard text."""
+  if not samples or jax.process_index() != 0:
+    return
+  blocks = [f"source: {s['source']}\nreference: {s['reference']}\nprediction: {s['prediction']}"
+            for s in samples]
+  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+  with open(os.path.join(workdir, "samples", f"{split}_step{step}.txt"), "w") as f:
+    f.write("\n\n".join(blocks) + "\n")
+  if writer is not None:
+    writer.write_texts(step, {f"{split}/samples": "\n\n".join(
+        "    " + b.replace("\n", "\n    ") for b in blocks)})
+
+
+def append_result(workdir: str, row: dict):
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "eval_results.jsonl"), "a") as f:
+      f.write(json.dumps(row) + "\n")
+
+
+def eval_mesh(config, devices=None):
+  """The run's mesh if it fits the devices present, else pure data parallelism over them (a
+  checkpoint restores onto any mesh)."""
+  from synth.parallel import make_mesh
+  try:
+    return make_mesh(config.mesh, devices)
+  except ValueError:
+    return make_mesh(ml_collections.ConfigDict({"data": -1, "fsdp": 1, "tensor": 1}), devices)
+
+
+def evaluate_checkpoints(config, workdir: str, *, which: str = "latest",
+                         split: str = "validation", devices=None) -> tuple[list[dict], list[str]]:
+  """Evaluates the selected checkpoints of a run; returns (result rows, error lines).
+
+  Restores onto `devices` (default: every device present) with a mesh from the run's config if
+  it fits them, else a pure data-parallel mesh.
+  """
+  from synth.data.tasks import get_lm_data as get_data
+  from synth.train.trainer import load_checkpoint
+
+  mesh = eval_mesh(config, devices)
+  checkpoints = ckpt.Checkpoints(workdir, read_only=True)
+  try:
+    all_steps = checkpoints.all_steps()
+  finally:
+    checkpoints.close()
+  steps = select_steps(workdir, all_steps, which, config.train.best_metric,
+                       config.train.best_mode)
+  data = get_data(config, workdir)
+  writer = metric_writers.create_default_writer(
+      os.path.join(workdir, "eval"), just_logging=jax.process_index() > 0)
+  rows, errors, evaluator = [], [], None
+  fingerprint = config_hash(config)
+  try:
+    for step in steps:
+      try:
+        layout, state, rngs = load_checkpoint(config, workdir, mesh, step)
+      except ckpt.CheckpointError as e:
+        errors.append(str(e).splitlines()[0])
+        continue
+      evaluator = evaluator or Evaluator(config, workdir, mesh, layout, data)
+      metrics, samples = evaluator.evaluate(state, rngs, split)
+      row = {"step": int(step), "split": split, **metrics, "config_hash": fingerprint,
+             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+      append_result(workdir, row)
+      writer.write_scalars(step, {f"{split}/{k}": v for k, v in metrics.items()})
+      write_samples(workdir, step, split, samples, writer)
+      rows.append(row)
+  finally:
+    writer.flush()
+    writer.close()
+  return rows, errors
