@@ -27,6 +27,17 @@ def key_mask(tokens, segment_ids):
   return segment_ids > 0 if segment_ids is not None else tokens != PAD_ID
 
 
+def causal_key_mask(segment_ids):
+  """Key mask of causal self-attention: only packed rows need one.
+
+  A decoder's first input is the start token 0, which is also the padding id, so masking by
+  token would hide the start token from every query (and leave position 0 with no key at all),
+  unlike cached decoding. Right padding needs no key mask under a causal mask: a real query only
+  sees earlier, real keys.
+  """
+  return segment_ids > 0 if segment_ids is not None else None
+
+
 class TransformerLayer(nnx.Module):
   """Self-attention, optional cross-attention, feed-forward; each a residual sublayer.
 
@@ -159,7 +170,7 @@ class DecoderLM(nnx.Module):
       x = self.decoder(x, decode=True)
     else:
       x = self.embedder(tokens, default_positions(tokens) if positions is None else positions)
-      x = self.decoder(x, mask=key_mask(tokens, segment_ids), positions=positions,
+      x = self.decoder(x, mask=causal_key_mask(segment_ids), positions=positions,
                        segment_ids=segment_ids)
     logits = self.embedder.embed.attend(x) if self.head is None else self.head(x)
     return logits.astype(jnp.float32)
@@ -203,7 +214,7 @@ class EncoderDecoder(nnx.Module):
     else:
       x = self.decoder_embedder(targets_in, default_positions(targets_in) if positions is None
                                 else positions)
-      x = self.decoder(x, mask=key_mask(targets_in, segment_ids), positions=positions,
+      x = self.decoder(x, mask=causal_key_mask(segment_ids), positions=positions,
                        segment_ids=segment_ids, memory=memory, memory_mask=memory_mask,
                        memory_segment_ids=memory_segment_ids)
     logits = self.decoder_embedder.embed.attend(x) if self.head is None else self.head(x)

@@ -17,7 +17,7 @@ from absl import logging
 from clu import parameter_overview
 
 from synth.config import validate_config
-from synth.data.tasks import get_lm_data
+from synth.data.tasks import get_data
 from synth.eval.evaluate import Evaluator, global_batch, write_samples
 from synth.models import ModelConfig
 from synth.parallel import batch_sharding, make_mesh
@@ -97,7 +97,7 @@ def train(config, workdir: str, devices=None) -> dict:
   # ----------------------------------------------------------------------------------------------
   # Data.
   # ----------------------------------------------------------------------------------------------
-  data = get_lm_data(config, workdir)
+  data = get_data(config, workdir)
   train_iter = data.train
 
   # ----------------------------------------------------------------------------------------------
@@ -237,5 +237,5 @@ def evaluate_checkpoint(config, workdir: str, *, devices=None, step: int | None 
   """Eval loss/perplexity of a checkpoint on `split`, on the given devices (default: all)."""
   mesh = make_mesh(config.mesh, devices)
   layout, state, rngs = load_checkpoint(config, workdir, mesh, step)
-  evaluator = Evaluator(config, workdir, mesh, layout, get_lm_data(config, workdir))
+  evaluator = Evaluator(config, workdir, mesh, layout, get_data(config, workdir))
   return evaluator.losses(state, rngs, split, config.train.eval_steps)
