@@ -1,0 +1,81 @@
+"""GLUE fine-tuning, T5-style text-to-text from a C4 pre-training run (the paper's GLUE table),
+or a plain encoder classifier.
+
+  synth train --config=configs/glue.py:task=mnli,variant=random+vanilla,pretrained=workdirs/c4_rv \
+      --workdir=workdirs/glue_mnli_rv --config.data.data_dir=DIR
+
+`pretrained` is a configs/c4_span.py workdir: its parameters initialise the model
+(init_from) and its vocabulary is reused, so the variant must match the pre-training run's.
+Inputs are T5's ("mnli hypothesis: ... premise: ...") and the targets are label names
+("entailment"); STS-B targets are scores rounded to 0.2 ("3.4"). head=classifier trains an
+encoder classifier from scratch on the same inputs (labels as ids, STS-B as regression).
+Needs the TFDS dataset prepared as ArrayRecord:
+  tfds build glue/<task> --data_dir=DIR --file_format=array_record
+Every field below overrides synth/config.py, where each field is documented.
+"""
+from synth.config import ConfigError, base_config, parse_config_args
+from synth.models import PRESETS
+
+# Task -> number of classes (1 = regression).
+TASKS = {"cola": 2, "sst2": 2, "mrpc": 2, "stsb": 1, "qqp": 2, "mnli": 3, "qnli": 2, "rte": 2,
+         "wnli": 2}
+HEADS = ("text_to_text", "classifier")
+
+
+def get_config(arg: str | None = None):
+  # task: a GLUE task; variant: the self-attention variant; pretrained: the C4 workdir to start
+  # from (text_to_text only; empty = from scratch); head: text_to_text or classifier.
+  args = parse_config_args(arg, task="mnli", variant="vanilla", pretrained="",
+                           head="text_to_text")
+  task, head = args["task"], args["head"]
+  if task not in TASKS:
+    raise ConfigError(f"task must be one of {', '.join(TASKS)}, got '{task}'")
+  if head not in HEADS:
+    raise ConfigError(f"head must be one of {', '.join(HEADS)}, got '{head}'")
+  if head == "classifier" and args["pretrained"]:
+    raise ConfigError("pretrained runs are encoder-decoders: use head=text_to_text with them")
+  c = base_config()
+  # T5-base size (12+12 layers, d 768, 12 heads, FFN 3072, N 512, vocab 32128).
+  c.model.update(PRESETS["t5_base"]())
+  c.model.variant = args["variant"]
+  # GLUE as T5: 512 input tokens; label names and scores fit in 16 target tokens.
+  c.data.source = f"glue/{task}"
+  c.data.seq_len = 512
+  c.data.max_input_len = 512
+  c.data.max_target_len = 16
+  # Pack several examples per row (GLUE inputs are short).
+  c.data.pack = True
+  # The pre-training vocabulary: 32028 SentencePiece pieces + 100 sentinel ids.
+  c.data.extra_ids = 100
+  if args["pretrained"]:
+    c.data.vocab_path = f"{args['pretrained']}/vocab/spm_32028.model"
+    # Start from the pre-trained parameters (only; the optimizer starts fresh).
+    c.init_from = args["pretrained"]
+  # T5's fine-tuning batch: 128 rows.
+  c.data.batch_size = 128
+  c.data.eval_batch_size = 128
+
+  if head == "classifier":
+    # An encoder with a mean-pooled head: labels as ids, STS-B as regression.
+    c.model.kind = "encoder_classifier"
+    c.model.num_classes = TASKS[task]
+    c.data.extra_ids = 0
+
+  # T5's fine-tuning optimizer: Adafactor at a constant 1e-3.
+  c.optimizer.name = "adafactor"
+  c.optimizer.schedule = "constant"
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.warmup_steps = 0
+  c.optimizer.grad_clip_norm = 0.0
+
+  # A single-task fine-tune of 25k steps (T5 fine-tuned 2^18 steps on the GLUE mixture).
+  c.train.num_steps = 25_000
+  c.train.log_every = 100
+  c.train.eval_every = 1000
+  c.train.checkpoint_every = 1000
+
+  # Predictions are label names: greedy decoding of at most 16 tokens.
+  c.eval.method = "greedy"
+  c.eval.max_decode_len = 16
+  c.eval.num_samples = 8
+  return c
