@@ -77,8 +77,12 @@ class SynthesizerAttention(nnx.Module):
     if self.relative_bias is not None:
       pos = jnp.arange(n)[None] if positions is None else positions
       logits = logits + self.relative_bias(pos, pos)
+    key_mask = None
+    if self._shares_weights(logits, mask, segment_ids, return_weights):
+      # Batch-1 logits stay batch-1: padding is taken out after the softmax (see _attend_shared).
+      key_mask, mask = mask, None
     logits = logits + attention_bias(n, n, causal=self.causal, mask=mask, segment_ids=segment_ids)
-    return self._attend(logits, self.value(x), return_weights)
+    return self._attend(logits, self.value(x), return_weights, key_mask)
 
   def init_cache(self, batch: int, length: int, dtype=jnp.float32):
     """Allocates the decoding cache: values only, plus keys for a dot-product component."""
@@ -117,10 +121,54 @@ class SynthesizerAttention(nnx.Module):
     return sum(alpha[m][None, :, None, None] * s.astype(jnp.float32)
                for m, s in enumerate(logits))
 
-  def _attend(self, logits, v, return_weights):
+  def _shares_weights(self, logits, mask, segment_ids, return_weights) -> bool:
+    """True when one (heads, q, k) weight matrix can serve every example of the batch.
+
+    That holds for input-independent logits (Random, Factorized Random, their mixtures) unless
+    something per example enters before the softmax: packed-row segments, a mask that is not a
+    plain (B, k) key mask, or attention dropout. Weights that are returned keep the per-example
+    bias path so callers see exactly softmax(logits + mask).
+    """
+    return (logits.shape[0] == 1 and segment_ids is None and not return_weights
+            and self.dropout is None and (mask is None or jnp.ndim(mask) == 2))
+
+  def _attend(self, logits, v, return_weights, key_mask=None):
     weights = jax.nn.softmax(logits, axis=-1)
-    # Position-only variants give batch-1 weights; broadcasting after the softmax computes it once.
-    weights = jnp.broadcast_to(weights, (v.shape[0], *weights.shape[1:]))
-    dropped = self.dropout(weights) if self.dropout is not None else weights
-    y = self.out(jnp.einsum("bhqk,bkhd->bqhd", dropped.astype(v.dtype), v))
-    return (y, weights) if return_weights else y
+    if weights.shape[0] == 1 and self.dropout is None:
+      y = self._attend_shared(weights[0], v, key_mask)
+    else:
+      weights = jnp.broadcast_to(weights, (v.shape[0], *weights.shape[1:]))
+      dropped = self.dropout(weights) if self.dropout is not None else weights
+      y = jnp.einsum("bhqk,bkhd->bqhd", dropped.astype(v.dtype), v)
+    y = self.out(y)
+    if return_weights:
+      return y, jnp.broadcast_to(weights, (v.shape[0], *weights.shape[1:]))
+    return y
+
+  @staticmethod
+  def _attend_shared(weights, v, key_mask=None):
+    """weights (heads, q, k), shared by the batch, applied to v (B, k, heads, d_h).
+
+    Contracting the shared weights with every example's values directly ('hqk,bkhd') never
+    broadcasts them to (B, heads, q, k); neither does the backward pass, whose weight gradient is
+    one (heads, q, k) sum over the batch.
+
+    A key mask (B, k) is applied after the softmax: for p = softmax(logits) (causal mask
+    included) and m the 0/1 key mask, softmax(logits + log m)_j = p_j m_j / sum_k p_k m_k, so
+        y = (p @ (m * v)) / (p @ m),
+    exactly the masked softmax, at the cost of one (heads, q, k) x (B, k) product. A row whose
+    every allowed key is padding gets what the additive mask gives it: every logit then sits at
+    MASK_VALUE, the weights are uniform over all k slots and y is the mean of v. (Such a row is a
+    padding query, whose output no loss reads; unlike the additive mask, it passes no gradient
+    back to the logits.)
+    """
+    if key_mask is None:
+      return jnp.einsum("hqk,bkhd->bqhd", weights.astype(v.dtype), v)
+    m = jnp.asarray(key_mask, bool)
+    masked = jnp.where(m[:, :, None, None], v, jnp.zeros_like(v))
+    numerator = jnp.einsum("hqk,bkhd->bqhd", weights.astype(v.dtype), masked)
+    total = jnp.einsum("hqk,bk->bqh", weights, m.astype(weights.dtype))[..., None]
+    has_keys = total > 0
+    y = numerator.astype(jnp.float32) / jnp.where(has_keys, total, 1.0)
+    uniform = jnp.mean(v.astype(jnp.float32), axis=1, keepdims=True)  # (B, 1, heads, d_h)
+    return jnp.where(has_keys, y, uniform).astype(v.dtype)
