@@ -19,6 +19,8 @@ import numpy as np
 from clu import metric_writers
 from etils import epath
 
+from synth.data.tokenizer import EOS_ID
+from synth.eval import task_metrics
 from synth.eval.decoding import DecodeOptions, make_generate_fn, token_lists
 from synth.models import ModelConfig
 from synth.train import checkpoints as ckpt
@@ -110,7 +112,7 @@ class Evaluator:
     self.model_cfg = ModelConfig.from_config(config.model)
     self.sharding = batch_sharding(mesh, tuple(tuple(r) for r in config.mesh.rules))
     self.eval_step = make_eval_step(layout)
-    self._generate = None
+    self._generate = self._predict = None
 
   def losses(self, state, rngs, split: str = "validation", max_batches: int = 0) -> dict:
     return loss_metrics(self.eval_step, state, rngs, self.data.eval_batches(split),
@@ -122,26 +124,114 @@ class Evaluator:
     examples = [t for t in self.data.tokens(split) if len(t) > e.prompt_len][:e.num_samples]
     if not examples:
       return []
-    if self._generate is None:
-      parts = self.layout.parts
-      self._generate = make_generate_fn(self.model_cfg, decode_options(self.config),
-                                        lambda s: parts.merge(*s, train=False))
-    prompts = np.asarray([t[:e.prompt_len] for t in examples], np.int32)
-    out = self._generate((state["params"], state["frozen"], rngs), jnp.asarray(prompts),
-                         jax.random.key(self.config.seed))
-    predictions = token_lists(out.tokens, start=e.prompt_len)
+    prompts = [list(t[:e.prompt_len]) for t in examples]
+    n, array = next(self._padded_batches(prompts, e.prompt_len))
+    out = self._generator()((state["params"], state["frozen"], rngs), jnp.asarray(array),
+                            jax.random.key(self.config.seed))
+    predictions = token_lists(_host(out.tokens), start=e.prompt_len)[:n]
     tok = self.data.tokenizer
     # The reference is cut to the continuation's length budget, to read side by side.
     budget = (e.max_decode_len or self.model_cfg.max_len) - e.prompt_len
-    return [{"source": tok.decode(p.tolist()),
+    return [{"source": tok.decode(p),
              "reference": tok.decode(t[e.prompt_len:e.prompt_len + budget]),
              "prediction": tok.decode(c)} for p, t, c in zip(prompts, examples, predictions)]
+
+  def _generator(self):
+    if self._generate is None:
+      parts = self.layout.parts
+      self._generate = make_generate_fn(self.model_cfg, decode_options(self.config),
+                                        lambda s: parts.merge(*s, train=False),
+                                        batch_sharding=self.sharding)
+    return self._generate
+
+  def _padded_batches(self, rows: list, width: int):
+    """Rows of token ids -> (B, width) int32 batches, B a multiple of the data-parallel size."""
+    axes = self.sharding.spec[0] if self.sharding.spec else None
+    axes = (axes,) if isinstance(axes, str) else (axes or ())
+    per = int(np.prod([self.sharding.mesh.shape[a] for a in axes]))
+    size = max(per, (self.config.data.eval_batch_size // per) * per)
+    for start in range(0, len(rows), size):
+      chunk = rows[start:start + size]
+      array = np.zeros((size, width), np.int32)
+      array[:, 0] = EOS_ID  # filler rows decode a harmless one-token input
+      for i, ids in enumerate(chunk):
+        array[i, :len(ids)] = ids[:width]
+      yield len(chunk), array
+
+  def seq2seq_outputs(self, state, rngs, split: str) -> tuple[list[str], list[dict]]:
+    """Decoded output text for the eval examples' inputs, in order, and those examples."""
+    from synth.data.tasks import row_lengths
+    cap = self.config.eval.max_decode_examples
+    examples = self.data.examples(split)
+    tokens = self.data.tokens(split)
+    if cap:
+      examples, tokens = examples[:cap], tokens[:cap]
+    generate = self._generator()
+    input_len = row_lengths(self.config)[0]
+    outputs = []
+    for i, (n, array) in enumerate(self._padded_batches([list(t["inputs"]) for t in tokens],
+                                                        input_len)):
+      out = generate((state["params"], state["frozen"], rngs), jnp.asarray(array),
+                     jax.random.fold_in(jax.random.key(self.config.seed), i))
+      rows = token_lists(_host(out.tokens))[:n]
+      outputs += [self.data.tokenizer.decode(r) for r in rows]
+    return outputs, examples
+
+  def classifier_outputs(self, state, rngs, split: str) -> tuple[list, list]:
+    """(predicted label ids or floats, true labels) of every real eval row, in order."""
+    from synth.train.objectives import model_outputs
+    if self._predict is None:
+      parts, kind = self.layout.parts, self.model_cfg.kind
+
+      def predict(params, frozen, rngs, batch):
+        return model_outputs(parts.merge(params, frozen, rngs, train=False), batch, kind)
+      self._predict = jax.jit(predict)
+    predictions, labels = [], []
+    for batch in self.data.eval_batches(split):
+      scores = _host(self._predict(state["params"], state["frozen"], rngs,
+                                   global_batch(batch, self.sharding)))
+      real = np.asarray(batch["weights"]) > 0
+      predicted = scores[:, 0] if scores.shape[-1] == 1 else scores.argmax(-1)
+      predictions += predicted[real].tolist()
+      labels += np.asarray(batch["labels"])[real].tolist()
+    return predictions, labels
 
   def evaluate(self, state, rngs, split: str = "validation") -> tuple[dict, list[dict]]:
     """(metrics, samples) of one state on one split: every example counted once."""
     metrics = self.losses(state, rngs, split)
-    samples = self.lm_samples(state, rngs, split) if self.model_cfg.kind == "decoder" else []
+    kind, model_kind = self.data.kind, self.model_cfg.kind
+    names = task_metrics.metric_names(self.config, kind)
+    samples = []
+    if model_kind == "decoder":
+      samples = self.lm_samples(state, rngs, split)
+    elif model_kind == "encoder_decoder":
+      outputs, examples = self.seq2seq_outputs(state, rngs, split)
+      if kind == "seq2seq":
+        sources = [ex["inputs"] for ex in examples]
+        references = [ex["targets"] for ex in examples]
+        predictions = outputs
+      else:  # classification/regression learnt text-to-text: the label is the target text
+        sources = [ex["text"] for ex in examples]
+        references = [ex["label"] for ex in examples]
+        predictions = (task_metrics.to_floats(outputs) if kind == "regression"
+                       else task_metrics.label_ids(outputs, self.data.label_names))
+      metrics.update(task_metrics.score(names, self.config, predictions=predictions,
+                                        references=references))
+      samples = [{"source": s, "reference": str(r), "prediction": o} for s, r, o in
+                 zip(sources, references, outputs)][:self.config.eval.num_samples]
+    else:
+      predictions, labels = self.classifier_outputs(state, rngs, split)
+      metrics.update(task_metrics.score(names, self.config, predictions=predictions,
+                                        references=labels))
     return metrics, samples
+
+
+def _host(x) -> np.ndarray:
+  """A (possibly multi-process) global array as one numpy array on every host."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(jax.device_get(x))
 
 
 def write_samples(workdir: str, step: int, split: str, samples: list[dict], writer=None):
@@ -181,7 +271,7 @@ def evaluate_checkpoints(config, workdir: str, *, which: str = "latest",
   Restores onto `devices` (default: every device present) with a mesh from the run's config if
   it fits them, else a pure data-parallel mesh.
   """
-  from synth.data.tasks import get_lm_data as get_data
+  from synth.data.tasks import get_data
   from synth.train.trainer import load_checkpoint
 
   mesh = eval_mesh(config, devices)

@@ -135,13 +135,18 @@ def train(config, workdir: str, devices=None) -> dict:
   evaluator = Evaluator(config, workdir, mesh, layout, data)
 
   def run_eval(step, final):
-    metrics = evaluator.losses(state, rngs, "validation", config.train.eval_steps)
-    reporter.write(step, metrics, prefix="eval/")
-    if final and config.eval.num_samples:  # Decoding samples compiles a search loop: once.
-      write_samples(workdir, step, "validation", evaluator.lm_samples(state, rngs, "validation")
-                    if model_cfg.kind == "decoder" else [], reporter.writer)
-    say("eval at step %d: loss %.4f  perplexity %.2f  (%d tokens)", step,
-                 metrics["loss"], metrics["perplexity"], metrics["tokens"])
+    # Periodically the loss; at the end also the task's metrics (decoding) and samples.
+    if final:
+      metrics, samples = evaluator.evaluate(state, rngs, "validation")
+      write_samples(workdir, step, "validation", samples, reporter.writer)
+    else:
+      metrics = evaluator.losses(state, rngs, "validation", config.train.eval_steps)
+    reporter.write(step, {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                   prefix="eval/")
+    extra = "".join(f"  {k} {v:.2f}" for k, v in metrics.items()
+                    if k not in ("loss", "perplexity", "tokens"))
+    say("eval at step %d: loss %.4f  perplexity %.2f%s  (%d tokens)", step, metrics["loss"],
+        metrics["perplexity"], extra, metrics["tokens"])
     return metrics
 
   # ----------------------------------------------------------------------------------------------
