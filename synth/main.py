@@ -9,8 +9,12 @@ Commands:
   eval    score checkpoints of a workdir: --checkpoint=latest|all|best|<step> --split=...
   decode  decode text with a workdir's checkpoint: --input=FILE|- [--output=FILE]
 
+  bench   time every attention variant side by side (see `synth bench --help`)
+  data    prepare data: `synth data prepare offline [--data_dir=DIR] [--only=ende,...]`
+
 eval and decode read the run's resolved config from <workdir>/config.json; pass --config (and
-overrides such as --config.eval.beam_size=1) to change it.
+overrides such as --config.eval.beam_size=1) to change it. bench and data have argparse
+command lines of their own (they take no config file).
 """
 import os
 import runpy
@@ -162,8 +166,26 @@ def _parse_flags(argv):
     _fail(str(e).strip().splitlines()[0])
 
 
+def _own_command_line(argv) -> int | None:
+  """Runs the commands with command lines of their own; None for the absl/config commands."""
+  command, rest = (argv[1], argv[2:]) if len(argv) > 1 else (None, [])
+  if command == "bench":
+    from synth.bench.cli import main as bench_main
+    return bench_main(rest)
+  if command == "data":
+    from synth.data.offline.__main__ import main as data_main
+    if rest[:2] != ["prepare", "offline"]:
+      _fail("usage: synth data prepare offline [--data_dir=DIR] [--only=ende,enfr,sentiment] "
+            "[--force]")
+    return data_main(["prepare", *rest[2:]])
+  return None
+
+
 def run():
   """Console-script entry point."""
+  status = _own_command_line(sys.argv)
+  if status is not None:
+    sys.exit(status)
   app.run(main, flags_parser=_parse_flags)
 
 
