@@ -18,25 +18,45 @@ def default_matmul_size(platform: str) -> int:
   return 2048 if platform == "cpu" else 8192
 
 
-def matmul_peak(size: int | None = None, repeats: int = 5, device=None) -> dict:
-  """Best f32 FLOP/s of a jitted (size x size) @ (size x size) over `repeats` timed runs.
+class MatmulProbe:
+  """A jitted f32 (size x size) @ (size x size) on one device; run() times nothing itself.
 
-  Best rather than median: the peak is an upper bound, and noise only ever makes a run slower.
+  The benchmark runs it once per interleaved repetition as well as before and after, so the best
+  matmul is drawn from the same minutes (and the same machine load) as the steps it rates.
   """
-  device = device or jax.local_devices()[0]
-  size = size or default_matmul_size(device.platform)
-  keys = jax.random.split(jax.random.key(0))
-  a, b = (jax.device_put(jax.random.normal(k, (size, size), jnp.float32), device) for k in keys)
-  matmul = jax.jit(jnp.matmul)
-  jax.block_until_ready(matmul(a, b))  # compile and warm up
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(matmul(a, b))
-    times.append(time.perf_counter() - start)
-  best = min(times)
-  return {"size": size, "dtype": "float32", "repeats": repeats, "best_s": best,
-          "flops_per_s": 2.0 * size ** 3 / best}
+
+  def __init__(self, size: int | None = None, device=None):
+    device = device or jax.local_devices()[0]
+    self.size = size or default_matmul_size(device.platform)
+    keys = jax.random.split(jax.random.key(0))
+    self.a, self.b = (jax.device_put(jax.random.normal(k, (self.size, self.size), jnp.float32),
+                                     device) for k in keys)
+    self.matmul = jax.jit(jnp.matmul)
+    jax.block_until_ready(self.run())  # compile and warm up
+    self.times = []
+
+  def run(self):
+    return self.matmul(self.a, self.b)
+
+  def measure(self, repeats: int) -> None:
+    for _ in range(repeats):
+      self.times.append(timed(self.run)[1])
+
+  def peak(self) -> dict:
+    """Best f32 FLOP/s so far. Best rather than median: the peak is an upper bound, and noise
+    only ever makes a run slower."""
+    best, typical = min(self.times), median(self.times)
+    flops = 2.0 * self.size ** 3
+    # The median says how loaded the machine was: far below the best means shared cores.
+    return {"size": self.size, "dtype": "float32", "runs": len(self.times), "best_s": best,
+            "flops_per_s": flops / best, "median_flops_per_s": flops / typical}
+
+
+def matmul_peak(size: int | None = None, repeats: int = 5, device=None) -> dict:
+  """Best f32 FLOP/s of a jitted square matmul over `repeats` timed runs (see MatmulProbe)."""
+  probe = MatmulProbe(size, device)
+  probe.measure(repeats)
+  return probe.peak()
 
 
 def timed(fn, *args):

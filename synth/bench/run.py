@@ -15,7 +15,7 @@ import jax
 from synth.attention import VARIANTS, parse_variant
 from synth.bench.cases import DecodeCase, TrainCase, model_config
 from synth.bench.flops import ModelShape, attention_flops
-from synth.bench.measure import PeakMemory, matmul_peak, median, timed
+from synth.bench.measure import MatmulProbe, PeakMemory, median, timed
 
 MODES = ("train", "decode")
 BASELINE = "vanilla"
@@ -52,8 +52,9 @@ def _single_device_mesh(device):
   return make_mesh(base_config().mesh, [device])
 
 
-def _time_interleaved(cases, repeats: int, warmup: int) -> None:
-  """Appends each case's timed repetitions to case.times (see the module doc)."""
+def _time_interleaved(cases, repeats: int, warmup: int, probe=None) -> None:
+  """Appends each case's timed repetitions to case.times (see the module doc); the matmul
+  probe, if any, runs once in every repetition too."""
   for case in cases:
     case.times = []
   for rep in range(warmup + repeats):
@@ -62,16 +63,18 @@ def _time_interleaved(cases, repeats: int, warmup: int) -> None:
       _, seconds = timed(case.run)
       if rep >= warmup:
         case.times.append(seconds)
+    if probe is not None:
+      probe.measure(1)
 
 
-def _train_record(case, peak_flops: float) -> dict:
+def _train_record(case) -> dict:
   step = median(case.times)
   achieved = case.model_flops / step
   return {"variant": case.variant, "seq_len": case.seq_len, "batch_size": case.batch,
           "tokens_per_step": case.tokens, "params": case.params, "step_time_s": step,
           "step_times_s": case.times, "tokens_per_s": case.tokens / step,
           "model_flops_per_step": case.model_flops, "xla_flops_per_step": case.xla_flops,
-          "achieved_flops_per_s": achieved, "mfu": achieved / peak_flops,
+          "achieved_flops_per_s": achieved, "mfu": None,  # set once the peak is final
           "memory_bytes": case.memory_bytes, "compile_s": case.compile_s}
 
 
@@ -81,6 +84,13 @@ def _decode_record(case) -> dict:
           "decoded_tokens": case.tokens, "decode_time_s": run, "decode_times_s": case.times,
           "tokens_per_s": case.tokens / run, "cache_bytes": case.cache_bytes,
           "memory_bytes": case.memory_bytes, "compile_s": case.compile_s}
+
+
+def cases_records(cases, mode: str) -> list[dict]:
+  """JSON records of timed cases of one length, with their ratios to vanilla."""
+  records = [_train_record(c) if mode == "train" else _decode_record(c) for c in cases]
+  _add_ratios(records, mode)
+  return records
 
 
 def _add_ratios(records: list[dict], mode: str) -> None:
@@ -186,9 +196,11 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
   log = log or (lambda *_: None)
   device = jax.local_devices()[0]
   memory = PeakMemory(device)
-  peak = matmul_peak(peak_size, device=device)
+  probe = MatmulProbe(peak_size, device)
+  probe.measure(5)
+  start_peak = probe.peak()
   log(f"device: {device.device_kind} ({device.platform}); f32 matmul peak "
-      f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['size']}^2, best of {peak['repeats']})")
+      f"{start_peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({probe.size}^2, best of 5 so far)")
   mesh = _single_device_mesh(device) if mode == "train" else None
 
   results = []
@@ -202,20 +214,16 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
         case = DecodeCase(v, shape, n, batch, seed=seed, device=device)
       log(f"  seq {n} {v}: compiled in {case.compile_s:.1f} s")
       cases.append(case)
-    _time_interleaved(cases, repeats, warmup)
-    records = [_train_record(c, peak["flops_per_s"]) if mode == "train" else _decode_record(c)
-               for c in cases]
-    _add_ratios(records, mode)
-    results += records
+    _time_interleaved(cases, repeats, warmup, probe)
+    results += cases_records(cases, mode)
     del cases
-
-  # A second peak measurement after the runs: the machine may have been busier at the start.
-  later = matmul_peak(peak["size"], device=device)
-  if later["flops_per_s"] > peak["flops_per_s"]:
-    peak = later
+  probe.measure(5)
+  peak = probe.peak()
+  if mode == "train":
     for r in results:
-      if mode == "train":
-        r["mfu"] = r["achieved_flops_per_s"] / peak["flops_per_s"]
+      r["mfu"] = r["achieved_flops_per_s"] / peak["flops_per_s"]
+  log(f"f32 matmul peak: {peak['flops_per_s'] / 1e9:.1f} GFLOP/s (best of {peak['runs']} runs "
+      f"spread over the benchmark)")
   report = {
       "mode": mode, "device": device.device_kind, "platform": device.platform,
       "host": host_platform.node(), "cpu_count": os.cpu_count(),

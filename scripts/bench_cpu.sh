@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The CPU benchmark behind the README's numbers: training MFU of the base LM at n = 256, every
+# variant against vanilla at 256, 1024 and 2048, and cached decoding. It takes about an hour on a
+# quiet 2-core machine; results land in ${OUT:-bench_results}/*.json.
+#
+# Timings on a shared machine are only as good as its quietest minutes: the benchmark interleaves
+# variants so load hits them alike, but check `uptime` first and run when the load is low.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench_results}
+mkdir -p "$OUT"
+PY=${PYTHON:-python}
+uptime
+"$PY" -m synth.bench --mode=train --variants=all --seq-lens=256 --json="$OUT/train_256.json"
+"$PY" -m synth.bench --mode=train --variants=vanilla,random,factorized_random,dense \
+  --seq-lens=1024,2048 --json="$OUT/train_long.json"
+"$PY" -m synth.bench --mode=decode --variants=all --seq-lens=256,1024 --json="$OUT/decode.json"
