@@ -41,6 +41,7 @@ def test_trains_caches_and_reloads_identically(tmp_path):
   assert ids == again.encode(text) and all(0 < i < tok.vocab_size for i in ids)
   assert tok.decode(ids) == text  # newlines, indentation and unseen characters survive
   assert tok.decode([0] + ids + [1, 0]) == text  # pad and eos are not text
+  assert tok.decode(ids + [tok.vocab_size, tok.vocab_size + 99]) == text  # sentinels: no text
   assert tok.encode_batch([text, "the keys"]) == [ids, tok.encode("the keys")]
   assert pickle.loads(pickle.dumps(tok)).encode(text) == ids
 

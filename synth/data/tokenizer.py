@@ -67,8 +67,11 @@ class Tokenizer:
     return self._sp.encode(list(texts))
 
   def decode(self, ids) -> str:
-    """Text of `ids`; pad and eos ids are skipped."""
-    return self._sp.decode([int(i) for i in ids])
+    """Text of `ids`; pad and eos ids are skipped, and so are ids past the SentencePiece model
+    (a model's vocabulary may be larger: span-corruption sentinels, or padding to a round
+    size), which a model can still generate."""
+    size = self.vocab_size
+    return self._sp.decode([int(i) for i in ids if 0 <= int(i) < size])
 
   def __getstate__(self):
     # SentencePieceProcessor does not pickle; the serialized model does (grain workers need it).
