@@ -174,14 +174,19 @@ def test_shards_are_disjoint_and_cover():
   assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(len(pairs)))
 
 
-@pytest.mark.parametrize("pack", [True, False])
-def test_iterator_state_round_trips(pack):
+@pytest.mark.parametrize("pack,threads", [(True, 0), (False, 0), (True, 2)])
+def test_iterator_state_round_trips(pack, threads):
   pairs = make_pairs(25, seed=6)
-  kwargs = dict(input_len=INPUT_LEN, target_len=TARGET_LEN, batch_size=3, seed=7, pack=pack)
+  kwargs = dict(input_len=INPUT_LEN, target_len=TARGET_LEN, batch_size=3, seed=7, pack=pack,
+                read_threads=threads)
   it = seq2seq_train_iterator(pairs, **kwargs)
-  take(it, 19)  # crosses epoch boundaries
+  first = take(it, 19)  # crosses epoch boundaries
   state = json.loads(json.dumps(it.get_state()))  # checkpoints store it as JSON
   expected = take(it, 7)
+  if threads:  # reading threads change nothing about the data
+    plain = seq2seq_train_iterator(pairs, **{**kwargs, "read_threads": 0})
+    for a, b in zip(take(plain, 26), first + expected):
+      np.testing.assert_array_equal(a["inputs"], b["inputs"])
   fresh = seq2seq_train_iterator(pairs, **kwargs)
   fresh.set_state(state)
   for a, b in zip(take(fresh, 7), expected):
