@@ -76,16 +76,24 @@ class TfdsExamples(Sequence):
     return self._fmt(self._records[i])
 
 
-def tfds_task(name: str, tfds_name: str, kind: str, fmt: Callable[[dict], dict], *,
-              splits: dict[str, str] | None = None, **task_fields) -> Task:
-  """Registers a task reading `tfds_name`; `splits` renames ours to the dataset's (e.g. a
-  dataset without a validation split evaluates on its test split); others pass through."""
+def tfds_source(tfds_name: str, fmt: Callable[[dict], dict],
+                splits: dict[str, str] | None = None):
+  """A task source reading `tfds_name` from data.data_dir; `splits` renames ours to the
+  dataset's (e.g. a dataset without a validation split evaluates on its test split); other
+  split names pass through."""
   splits = dict(splits or {})
 
   def source(split: str, config: ml_collections.ConfigDict):
     return TfdsExamples(open_split(tfds_name, splits.get(split, split), config.data.data_dir),
                         fmt)
-  return register_task(Task(name=name, kind=kind, source=source, **task_fields))
+  return source
+
+
+def tfds_task(name: str, tfds_name: str, kind: str, fmt: Callable[[dict], dict], *,
+              splits: dict[str, str] | None = None, **task_fields) -> Task:
+  """Registers a task reading `tfds_name` (see tfds_source)."""
+  return register_task(Task(name=name, kind=kind, source=tfds_source(tfds_name, fmt, splits),
+                            **task_fields))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -144,7 +152,8 @@ tfds_task("c4_span", "c4/en", "seq2seq", _text_only, pairs_from_text=_span_pairs
 # ------------------------------------------------------------------------------------------------
 # Translation and summarisation
 # ------------------------------------------------------------------------------------------------
-def _translation(source_lang: str, target_lang: str) -> Callable[[dict], dict]:
+def translation(source_lang: str, target_lang: str) -> Callable[[dict], dict]:
+  """Formats a TFDS translation record (one text feature per language) as one direction."""
   def fmt(record: dict) -> dict:
     return {"inputs": text(record[source_lang]), "targets": text(record[target_lang])}
   return fmt
@@ -154,7 +163,7 @@ for _pair in ("de-en", "fr-en"):
   _other = _pair.split("-")[0]
   for _src, _tgt in (("en", _other), (_other, "en")):
     tfds_task(f"wmt14/{_src}-{_tgt}", f"wmt14_translate/{_pair}", "seq2seq",
-              _translation(_src, _tgt), description=f"WMT14 {_src} -> {_tgt} translation")
+              translation(_src, _tgt), description=f"WMT14 {_src} -> {_tgt} translation")
 
 tfds_task("cnn_dailymail", "cnn_dailymail", "seq2seq",
           lambda r: {"inputs": text(r["article"]), "targets": text(r["highlights"])},
