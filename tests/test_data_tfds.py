@@ -221,8 +221,9 @@ def test_t5_formats():
          "span2_index": np.array(6), "label": np.array(0)}
   assert glue_tasks._wsc(wsc)["text"] == ("wsc text: Mark told * Pete * many lies about # himself "
                                           "# , which Pete included in his book .")
-  rec = {"passage": b"Rain fell.\n@highlight\nIt was cold\n@highlight\nEnd", "query": b"@placeholder won",
-         "entities": np.array([b"Bob", b"Ann"]), "answers": np.array([b"Ann", b"Ann"])}
+  rec = {"passage": b"Rain fell.\n@highlight\nIt was cold\n@highlight\nEnd",
+         "query": b"@placeholder won", "entities": np.array([b"Bob", b"Ann"]),
+         "answers": np.array([b"Ann", b"Ann"])}
   out = glue_tasks._record(rec)
   assert out["inputs"] == ("record query: @placeholder won entities: Bob, Ann passage: Rain fell. "
                            "It was cold. End")
