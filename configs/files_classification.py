@@ -1,8 +1,8 @@
 """An encoder classifier on your own labelled text: TSV (a header line, then tab-separated rows)
 or JSONL files with a text and a label column.
 
-  synth train --config=configs/files_classification.py:train=data/train.jsonl,eval=data/dev.jsonl,format=jsonl,num_classes=3 \
-      --workdir=workdirs/my_classifier
+  synth train --workdir=workdirs/my_classifier --config=configs/files_classification.py:\
+train=data/train.jsonl,eval=data/dev.jsonl,format=jsonl,num_classes=3
 
 Labels are class ids 0..num_classes-1, or names listed in --config.data.label_names
 (e.g. "('neg', 'pos')"); num_classes=1 makes it regression on float labels. The columns are

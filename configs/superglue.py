@@ -1,8 +1,8 @@
 """SuperGLUE fine-tuning, T5-style text-to-text from a C4 pre-training run (the paper's
 SuperGLUE table), or a plain encoder classifier.
 
-  synth train --config=configs/superglue.py:task=boolq,variant=random+vanilla,pretrained=workdirs/c4_rv \
-      --workdir=workdirs/sglue_boolq_rv --config.data.data_dir=DIR
+  synth train --workdir=workdirs/sglue_boolq_rv --config.data.data_dir=DIR \
+      --config=configs/superglue.py:task=boolq,variant=random+vanilla,pretrained=workdirs/c4_rv
 
 `pretrained` is a configs/c4_span.py workdir: its parameters initialise the model
 (init_from) and its vocabulary is reused, so the variant must match the pre-training run's.
