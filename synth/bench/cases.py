@@ -67,7 +67,7 @@ class TrainCase:
     self.compiled = step.lower(self.state, self.rngs, self.batch_arrays).compile()
     self.compile_s = time.perf_counter() - start
     self.memory_bytes = compiled_memory_bytes(self.compiled)
-    self.xla_flops = compiled_flops(self.compiled)
+    self.xla_flops = compiled_flops(self.compiled, mesh.devices.flat[0].platform)
     self.model_flops = train_step_flops(variant, shape, batch, seq_len)
     self.tokens = batch * seq_len
     self.params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(self.state["params"]))
@@ -115,7 +115,8 @@ class DecodeCase:
         token = jnp.argmax(logits, axis=-1).astype(jnp.int32)[:, None]
         return nnx.state(m, nnx.Cache), token, total + token.sum()
 
-      _, token, total = jax.lax.fori_loop(0, seq_len, body, (cache, first, jnp.zeros((), jnp.int32)))
+      init = (cache, first, jnp.zeros((), jnp.int32))
+      _, token, total = jax.lax.fori_loop(0, seq_len, body, init)
       return token, total
 
     start = time.perf_counter()
