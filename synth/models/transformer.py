@@ -115,9 +115,19 @@ class Embedder(nnx.Module):
                     if cfg.positions == "learned" else None)
     self.dropout = nnx.Dropout(cfg.dropout_rate, rngs=rngs) if cfg.dropout_rate else None
     self.d_model = cfg.d_model
+    self.max_len = cfg.max_len
     self.dtype = cfg.compute_dtype
 
+  def check_length(self, length: int):
+    """Learned positions have max_len rows: a longer input is an error (a gather past the table
+    would silently give NaN)."""
+    if self.learned is not None and length > self.max_len:
+      raise ValueError(
+          f"learned position embeddings support sequences of at most max_len={self.max_len}, got "
+          f"length {length}; raise max_len, shorten the input or use sinusoidal positions")
+
   def __call__(self, tokens, positions):
+    self.check_length(tokens.shape[1])
     x = self.embed(tokens)
     if self.learned is not None:
       x = x + self.learned(positions)
@@ -176,6 +186,7 @@ class DecoderLM(nnx.Module):
     return logits.astype(jnp.float32)
 
   def init_cache(self, batch: int, length: int, dtype=jnp.float32):
+    self.embedder.check_length(length)
     self.decode_state.reset()
     self.decoder.init_cache(batch, length, dtype)
 
@@ -228,6 +239,7 @@ class EncoderDecoder(nnx.Module):
                        memory_segment_ids=inputs_segment_ids)
 
   def init_cache(self, batch: int, length: int, dtype=jnp.float32):
+    self.decoder_embedder.check_length(length)
     self.decode_state.reset()
     self.decoder.init_cache(batch, length, dtype)
 
