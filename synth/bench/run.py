@@ -3,7 +3,7 @@
 Variants are timed INTERLEAVED: each repetition runs every variant once, starting from a
 different variant each time, so a noisy neighbour or a frequency change slows all variants alike
 instead of one. The reported time is the median of the timed repetitions that follow the warmup
-repetitions. One length at a time is built, timed and freed, so memory holds one length's
+repetitions; ratios to vanilla are medians of per-repetition ratios (see _add_ratios). One length at a time is built, timed and freed, so memory holds one length's
 models (a Random Synthesizer at n = 2048 alone has 6 x 8 x 2048^2 = 201M parameters).
 """
 import json
@@ -94,12 +94,15 @@ def cases_records(cases, mode: str) -> list[dict]:
 
 
 def _add_ratios(records: list[dict], mode: str) -> None:
-  """speedup_vs_vanilla = vanilla's time / the variant's (> 1: faster); decode also compares
-  cache sizes. None when vanilla is not among the variants."""
-  key = "step_time_s" if mode == "train" else "decode_time_s"
+  """speedup_vs_vanilla: the median over repetitions of vanilla's time / the variant's time in
+  the same repetition (> 1: faster). Pairing runs that were seconds apart cancels load that
+  drifts over minutes, which a ratio of the two medians would not. Decode also compares cache
+  sizes. None when vanilla is not among the variants."""
+  key = "step_times_s" if mode == "train" else "decode_times_s"
   base = next((r for r in records if r["variant"] == BASELINE), None)
   for r in records:
-    r["speedup_vs_vanilla"] = base[key] / r[key] if base else None
+    r["speedup_vs_vanilla"] = (median([b / t for b, t in zip(base[key], r[key])]) if base
+                               else None)
     if mode == "decode":
       r["cache_ratio_vs_vanilla"] = r["cache_bytes"] / base["cache_bytes"] if base else None
 
