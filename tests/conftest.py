@@ -5,9 +5,11 @@ module imports jax. A persistent compilation cache makes repeated runs ~3x faste
 """
 import os
 
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-).strip()
+# The test models are tiny, so XLA's compile time dominates: the two compile-speed flags cut a
+# cold run's CPU time by about a third (the numerics stay float32-correct).
+TEST_XLA_FLAGS = ("--xla_force_host_platform_device_count=8 --xla_cpu_use_fusion_emitters=false "
+                  "--xla_backend_optimization_level=0")
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + TEST_XLA_FLAGS).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "synth-jax-tests")

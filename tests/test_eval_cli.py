@@ -34,18 +34,19 @@ def test_eval_all_writes_one_line_per_checkpoint(trained, tmp_path):
   config, source = trained
   workdir = str(tmp_path / "copy")
   shutil.copytree(source, workdir)
-  result = run_synth("eval", f"--workdir={workdir}", "--checkpoint=all", timeout=300)
-  assert result.returncode == 0, result.stderr[-2000:]
+  rows, errors = evaluate.evaluate_checkpoints(evaluate.load_run_config(workdir), workdir,
+                                               which="all")
+  assert not errors
   with open(os.path.join(workdir, "eval_results.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
-  assert [r["step"] for r in rows] == [2, 4, 6]
-  for r in rows:
+    written = [json.loads(line) for line in f]
+  assert [r["step"] for r in written] == [r["step"] for r in rows] == [2, 4, 6]
+  for r in written:
     assert r["split"] == "validation" and r["loss"] > 0 and r["perplexity"] > 1
     assert r["config_hash"] == evaluate.config_hash(evaluate.load_run_config(workdir))
   # The eval of step 6 equals the periodic eval the trainer logged at step 6: same code.
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     logged = [json.loads(line) for line in f if "eval/loss" in line]
-  assert rows[-1]["loss"] == pytest.approx(logged[-1]["eval/loss"], rel=1e-6)
+  assert written[-1]["loss"] == pytest.approx(logged[-1]["eval/loss"], rel=1e-6)
   assert os.path.exists(os.path.join(workdir, "samples", "validation_step2.txt"))
 
 
@@ -75,10 +76,9 @@ def test_corrupt_checkpoint_is_reported_and_others_still_evaluate(trained, tmp_p
     path = os.path.join(state_dir, name)
     if os.path.isdir(path):
       shutil.rmtree(path)
-  result = run_synth("eval", f"--workdir={workdir}", "--checkpoint=all", timeout=300)
-  assert result.returncode == 1
-  errors = [l for l in result.stderr.splitlines() if l.startswith("synth: error:")]
-  assert len(errors) == 1 and "step 4" in errors[0], result.stderr[-2000:]
+  rows, errors = evaluate.evaluate_checkpoints(config, workdir, which="all")
+  assert [r["step"] for r in rows] == [2, 6]
+  assert len(errors) == 1 and "step 4" in errors[0] and "\n" not in errors[0]
   with open(os.path.join(workdir, "eval_results.jsonl")) as f:
     assert [json.loads(line)["step"] for line in f] == [2, 6]
 
@@ -96,11 +96,22 @@ def test_eval_without_checkpoints_is_a_clear_error(tmp_path, trained):
 
 
 def test_decode_writes_one_line_per_input(trained, tmp_path):
-  _, workdir = trained
+  import io
+  from synth.eval.decode_text import decode_file
+  config, workdir = trained
   inputs = tmp_path / "prompts.txt"
   inputs.write_text("Return the number of\n\nParse the source into\n")
-  out = tmp_path / "out.txt"
-  result = run_synth("decode", f"--workdir={workdir}", f"--input={inputs}", f"--output={out}",
-                     timeout=300)
+  out = io.StringIO()
+  decode_file(config, workdir, str(inputs), out)
+  lines = out.getvalue().split("\n")
+  assert len(lines) == 4 and lines[-1] == ""  # three outputs, each on one line
+
+
+def test_eval_command_line(trained, tmp_path):
+  """The `synth eval` command itself: results printed, exit status 0, and errors as one line."""
+  _, source = trained
+  workdir = str(tmp_path / "cli")
+  shutil.copytree(source, workdir)
+  result = run_synth("eval", f"--workdir={workdir}", "--checkpoint=latest", timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
-  assert len(out.read_text().splitlines()) == 3
+  assert "step=6 split=validation loss=" in result.stdout
