@@ -33,11 +33,21 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class _Preemption:
-  """Records SIGTERM so the loop can save and stop at the next step boundary."""
+  """Records SIGTERM so the loop can save and stop at the next step boundary (one process).
+
+  With several processes every one must save the same step, but a signal may reach one host
+  only: a Python handler there would enter the checkpoint's collectives alone and deadlock
+  (tests/test_multihost.py). jax.distributed.initialize starts JAX's preemption service, which
+  catches SIGTERM itself and agrees on a step with the other processes, where
+  checkpoints.reached_preemption(step) then returns True on all of them; so with several
+  processes no handler is installed (it would replace the service's).
+  """
 
   def __init__(self):
     self.requested = False
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
+    self._installed = jax.process_count() == 1
+    if self._installed:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
 
   def _handle(self, signum, frame):
     del signum, frame
@@ -45,7 +55,8 @@ class _Preemption:
     self.requested = True
 
   def restore(self):
-    signal.signal(signal.SIGTERM, self._previous)
+    if self._installed and self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
 
 
 def write_config(config, workdir: str):
