@@ -1,0 +1,113 @@
+"""Running planned runs on this machine: `synth train` then `synth eval`, N runs at a time.
+
+Every command is a subprocess with an argument list (no shell). Output goes to
+<workdir>/sweep.log, one header line per command, so the console shows one line per run event
+while the full logs stay with the run. A run starts only after its parent (the run it fine-tunes
+from) has finished; a failed parent skips its children.
+"""
+import concurrent.futures
+import dataclasses
+import datetime
+import os
+import shlex
+import subprocess
+from collections.abc import Callable
+
+from synth.sweep.grid import RunPlan, synth_args
+from synth.sweep.status import Status, run_status
+
+
+@dataclasses.dataclass
+class Outcome:
+  """How a run ended in this sweep: finished, failed (with the command) or skipped."""
+  name: str
+  workdir: str
+  result: str
+  detail: str = ""
+
+
+def _stamp() -> str:
+  return datetime.datetime.now().strftime("%H:%M:%S")
+
+
+def run_logged(argv: list[str], log_path: str, cwd: str, env: dict | None = None) -> int:
+  """Runs `argv` (a list: no shell), appending its output to `log_path`; returns the exit code."""
+  os.makedirs(os.path.dirname(log_path), exist_ok=True)
+  with open(log_path, "a") as log:
+    log.write(f"\n=== {_stamp()} $ {shlex.join(argv)}\n")
+    log.flush()
+    return subprocess.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                          check=False).returncode
+
+
+def execute(plan: RunPlan, cwd: str, say: Callable[[str], None],
+            runner: Callable[[list[str], str, str], int] = run_logged) -> Outcome:
+  """Trains (or resumes) and evaluates one run unless it is already finished."""
+  run = plan.run
+  status, step = run_status(plan)
+  log = os.path.join(run.workdir, "sweep.log")
+  if status is Status.FINISHED:
+    say(f"{run.name}: finished (step {step}), skipped")
+    return Outcome(run.name, run.workdir, "finished", "already finished")
+  if status in (Status.NEW, Status.PARTIAL):
+    say(f"{run.name}: " + ("training" if status is Status.NEW else
+                           f"resuming from step {step}") + f" (log: {log})")
+    code = runner(synth_args(plan.train), log, cwd)
+    if code != 0:
+      say(f"{run.name}: train FAILED (exit {code}); see {log}")
+      return Outcome(run.name, run.workdir, "failed", f"train exit {code}")
+    status, step = run_status(plan)
+    if status is Status.PARTIAL:  # e.g. stopped by SIGTERM: it saved and exited cleanly
+      say(f"{run.name}: stopped at step {step} of {plan.num_steps}; run the sweep again")
+      return Outcome(run.name, run.workdir, "failed", f"stopped at step {step}")
+  for argv in plan.evals:
+    say(f"{run.name}: evaluating ({argv[-1]})")
+    code = runner(synth_args(argv), log, cwd)
+    if code != 0:
+      say(f"{run.name}: eval FAILED (exit {code}); see {log}")
+      return Outcome(run.name, run.workdir, "failed", f"eval exit {code}")
+  say(f"{run.name}: done")
+  return Outcome(run.name, run.workdir, "finished")
+
+
+def schedule(plans: list[RunPlan], work: Callable[[RunPlan, int], Outcome], parallel: int,
+             say: Callable[[str], None]) -> list[Outcome]:
+  """Calls work(plan, slot) for every plan, at most `parallel` at once, each after its parent.
+
+  `slot` (0..parallel-1) names the worker a run got, e.g. which TPU VM it uses.
+  """
+  if parallel < 1:
+    raise ValueError(f"parallel must be >= 1, got {parallel}")
+  by_name = {p.run.name: p for p in plans}
+  outcomes: dict[str, Outcome] = {}
+  pending = list(plans)
+  running: dict[concurrent.futures.Future, tuple[RunPlan, int]] = {}
+  with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+    while pending or running:
+      free = sorted(set(range(parallel)) - {slot for _, slot in running.values()})
+      for plan in list(pending):
+        parent = plan.run.parent.name if plan.run.parent is not None else None
+        if parent in by_name and parent not in outcomes:
+          continue  # its parent has not finished yet
+        if parent in outcomes and outcomes[parent].result != "finished":
+          pending.remove(plan)
+          outcomes[plan.run.name] = Outcome(plan.run.name, plan.run.workdir, "skipped",
+                                            f"parent {parent} {outcomes[parent].result}")
+          say(f"{plan.run.name}: skipped ({outcomes[plan.run.name].detail})")
+          continue
+        if not free:
+          break
+        slot = free.pop(0)
+        pending.remove(plan)
+        running[pool.submit(work, plan, slot)] = (plan, slot)
+      if not running:
+        continue
+      done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+      for future in done:
+        plan, _ = running.pop(future)
+        try:
+          outcomes[plan.run.name] = future.result()
+        except Exception as e:  # a bug or an OS error in one run must not stop the others
+          say(f"{plan.run.name}: FAILED ({type(e).__name__}: {e})")
+          outcomes[plan.run.name] = Outcome(plan.run.name, plan.run.workdir, "failed", str(e))
+  return [outcomes[p.run.name] for p in plans]

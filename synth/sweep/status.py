@@ -1,0 +1,68 @@
+"""Where a run stands, read from its workdir alone (local or gs://), without jax or Orbax.
+
+A run is FINISHED when its last complete checkpoint is at num_steps and eval_results.jsonl has
+a row for every split the table reads, for the checkpoint the task scores; TRAINED when only the
+evaluation is missing; PARTIAL when it has checkpoints short of num_steps (`synth train` in the
+same workdir resumes it); NEW otherwise.
+"""
+import enum
+import json
+
+from etils import epath
+
+from synth.sweep.grid import RunPlan, is_url
+
+
+class Status(enum.Enum):
+  NEW = "new"
+  PARTIAL = "partial"
+  TRAINED = "trained"
+  FINISHED = "finished"
+
+
+def checkpoint_steps(workdir: str) -> list[int]:
+  """Complete checkpoint steps. Orbax renames a finished local save to its step number; on GCS
+  (no atomic rename) it writes commit_success.txt last, so a step dir without it is partial."""
+  directory = epath.Path(workdir) / "checkpoints"
+  if not directory.is_dir():
+    return []
+  steps = []
+  for child in directory.iterdir():
+    if child.name.isdigit() and (not is_url(workdir) or (child / "commit_success.txt").exists()):
+      steps.append(int(child.name))
+  return sorted(steps)
+
+
+def read_jsonl(path) -> list[dict]:
+  """The JSON objects of a .jsonl file; [] if it does not exist. A torn last line (a writer
+  killed mid-line) is ignored rather than failing the whole read."""
+  path = epath.Path(path)
+  if not path.exists():
+    return []
+  rows = []
+  for line in path.read_text().splitlines():
+    try:
+      rows.append(json.loads(line))
+    except json.JSONDecodeError:
+      continue
+  return rows
+
+
+def eval_rows(workdir: str) -> list[dict]:
+  return read_jsonl(epath.Path(workdir) / "eval_results.jsonl")
+
+
+def run_status(plan: RunPlan) -> tuple[Status, int | None]:
+  """(status, last complete checkpoint step) of a planned run."""
+  steps = checkpoint_steps(plan.run.workdir)
+  last = steps[-1] if steps else None
+  if last is None:
+    return Status.NEW, None
+  if last < plan.num_steps:
+    return Status.PARTIAL, last
+  rows = eval_rows(plan.run.workdir)
+  wanted = {last} if plan.run.task.checkpoint == "latest" else set(steps)
+  scored = {r.get("split") for r in rows if r.get("step") in wanted}
+  if all(split in scored for split in plan.run.task.eval_splits):
+    return Status.FINISHED, last
+  return Status.TRAINED, last

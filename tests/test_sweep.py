@@ -1,0 +1,254 @@
+"""The sweep engine: grid expansion, --only, workdirs, skip/resume decisions, the subprocess
+argument lists, scheduling after parents, and one real (tiny) sweep through `synth`."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from synth.sweep import api, grid, local, status
+from synth.sweep.spec import Experiment, Metric, Task, load_experiment
+from train_helpers import REPO, tiny_config
+
+EXPERIMENTS = os.path.join(REPO, "experiments")
+
+
+def experiment_path(name: str) -> str:
+  return os.path.join(EXPERIMENTS, f"{name}.py")
+
+
+@pytest.mark.parametrize("name", ["mt_lm", "text_generation", "glue_superglue", "c4_vs_conv",
+                                  "linformer", "cpu_offline"])
+def test_every_experiment_plans_with_its_config_files(name, tmp_path):
+  plans = api.plans_for(experiment_path(name), str(tmp_path))
+  experiment = load_experiment(experiment_path(name))
+  expected = sum(len(experiment.task_variants(t)) for t in experiment.tasks) * len(
+      experiment.seeds)
+  assert len(plans) == expected
+  assert len({p.run.workdir for p in plans}) == len(plans)  # unique workdirs
+  for p in plans:
+    assert p.num_steps > 0 and p.train[0] == "train"
+    assert all(isinstance(a, str) for a in p.train)
+
+
+def test_cpu_offline_grid_layout_and_only(tmp_path):
+  experiment = load_experiment(experiment_path("cpu_offline"))
+  root = str(tmp_path)
+  runs = grid.expand(experiment, root)
+  assert len(runs) == 9 * 3 * 3
+  assert runs[0].workdir == os.path.join(root, "cpu_offline", "lm_python_docs", "vanilla",
+                                         "seed0")
+  assert {r.workdir for r in grid.expand(experiment, root, "variant=random+vanilla")} == {
+      os.path.join(root, "cpu_offline", t, "random+vanilla", f"seed{s}")
+      for t in ("lm_python_docs", "offline_ende", "offline_sentiment") for s in (0, 1, 2)}
+  picked = grid.expand(experiment, root, ["variant=dense,variant=random", "seed=1"])
+  assert sorted((r.task.name, r.variant, r.seed) for r in picked) == sorted(
+      (t.name, v, 1) for t in experiment.tasks for v in ("dense", "random"))
+  with pytest.raises(ValueError, match="--only takes variant|task|seed"):
+    grid.expand(experiment, root, "model=dense")
+  with pytest.raises(ValueError, match="matches no run"):
+    grid.expand(experiment, root, "variant=nope")
+
+
+def test_fine_tunes_follow_and_use_their_pretraining_run(tmp_path):
+  plans = api.plans_for(experiment_path("glue_superglue"), str(tmp_path), "task=glue_cola")
+  assert [p.run.name for p in plans] == ["c4_span/vanilla/seed0", "c4_span/random+vanilla/seed0",
+                                         "glue_cola/vanilla/seed0",
+                                         "glue_cola/random+vanilla/seed0"]
+  pre, fine = plans[0], plans[2]
+  assert f"--config=configs/glue.py:variant=vanilla,task=cola,pretrained={pre.run.workdir}" \
+      in fine.train
+  # The fine-tune reads the pre-training run's vocabulary, which is shared per task.
+  shared = os.path.join(str(tmp_path), "glue_superglue", "c4_span", "vocab", "spm_32028.model")
+  assert pre.vocab_path == fine.vocab_path == shared
+  assert f"--config.data.vocab_path={shared}" in fine.train
+  assert fine.evals == [["eval", f"--workdir={fine.run.workdir}", "--checkpoint=best",
+                         "--split=validation"]]
+
+
+def test_train_and_eval_argument_lists(tmp_path):
+  plan = api.plans_for(experiment_path("cpu_offline"), str(tmp_path),
+                       "variant=random+vanilla,seed=2,task=offline_ende")[0]
+  workdir = os.path.join(str(tmp_path), "cpu_offline", "offline_ende", "random+vanilla", "seed2")
+  assert plan.train[:3] == ["train", "--config=configs/offline_ende.py:variant=random+vanilla",
+                            f"--workdir={workdir}"]
+  assert "--config.seed=2" in plan.train and "--config.train.num_steps=250" in plan.train
+  assert "--config.eval.method=greedy" in plan.train
+  assert plan.num_steps == 250
+  assert grid.synth_args(plan.train)[:3] == [sys.executable, "-m", "synth.main"]
+  assert plan.evals == [["eval", f"--workdir={workdir}", "--checkpoint=latest",
+                         "--split=validation"]]
+
+
+def test_override_values_reach_the_trainer_unchanged():
+  assert grid.override_flags({"data.train_files": "my dir/a b.txt", "model.remat": True,
+                              "optimizer.learning_rate": 1e-3, "model.conv_kernel_sizes": (3, 7)}
+                             ) == ["--config.data.train_files=my dir/a b.txt",
+                                   "--config.model.remat=true",
+                                   "--config.optimizer.learning_rate=0.001",
+                                   "--config.model.conv_kernel_sizes=(3, 7)"]
+
+
+def test_commands_run_without_a_shell(tmp_path, monkeypatch):
+  calls = []
+  real_run = subprocess.run
+
+  def spy(argv, **kwargs):
+    calls.append((argv, kwargs))
+    return real_run(argv, **kwargs)
+
+  monkeypatch.setattr(local.subprocess, "run", spy)
+  log = str(tmp_path / "run" / "sweep.log")
+  code = local.run_logged([sys.executable, "-c", "import sys; print(sys.argv[1:])", "a b; ls",
+                           "$HOME"], log, cwd=str(tmp_path))
+  assert code == 0
+  argv, kwargs = calls[0]
+  assert isinstance(argv, list) and not kwargs.get("shell")
+  with open(log) as f:
+    assert "['a b; ls', '$HOME']" in f.read()  # no shell: nothing was split or expanded
+
+
+# --------------------------------------------------------------------------------------------------
+# Skip finished runs, resume unfinished ones (runs faked by writing their files).
+# --------------------------------------------------------------------------------------------------
+
+def fake_run(workdir, checkpoints=(), evals=()):
+  for step in checkpoints:
+    os.makedirs(os.path.join(workdir, "checkpoints", str(step)), exist_ok=True)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "eval_results.jsonl"), "a") as f:
+    for step, split in evals:
+      f.write(json.dumps({"step": step, "split": split, "loss": 1.0}) + "\n")
+
+
+LM_ONLY = "task=lm_python_docs,seed=0,variant=vanilla,variant=random,variant=dense," \
+          "variant=fixed_random"
+
+
+def lm_plans(tmp_path):
+  """(new, partial, trained, finished)-to-be plans: vanilla, random, dense, fixed_random."""
+  plans = {p.run.variant: p for p in api.plans_for(experiment_path("cpu_offline"),
+                                                   str(tmp_path), LM_ONLY)}
+  return [plans[v] for v in ("vanilla", "random", "dense", "fixed_random")]
+
+
+def test_status_of_fake_runs(tmp_path):
+  new, partial, trained, finished = lm_plans(tmp_path)
+  fake_run(partial.run.workdir, checkpoints=[100, 200])
+  fake_run(trained.run.workdir, checkpoints=[200, 300], evals=[(200, "validation")])
+  fake_run(finished.run.workdir, checkpoints=[300], evals=[(300, "validation")])
+  os.makedirs(os.path.join(new.run.workdir, "checkpoints", "100.orbax-checkpoint-tmp-1"))
+  assert status.run_status(new) == (status.Status.NEW, None)
+  assert status.run_status(partial) == (status.Status.PARTIAL, 200)
+  assert status.run_status(trained) == (status.Status.TRAINED, 300)  # eval of 200 is stale
+  assert status.run_status(finished) == (status.Status.FINISHED, 300)
+
+
+def test_execute_skips_finished_and_resumes_the_rest(tmp_path):
+  plans = lm_plans(tmp_path)
+  new, partial, trained, finished = plans
+  fake_run(partial.run.workdir, checkpoints=[100])
+  fake_run(trained.run.workdir, checkpoints=[300])
+  fake_run(finished.run.workdir, checkpoints=[300], evals=[(300, "validation")])
+  commands = []
+
+  def runner(argv, log, cwd):
+    """Stands in for `synth`: training writes the last checkpoint, eval writes its row."""
+    commands.append(argv)
+    workdir = next(a.split("=", 1)[1] for a in argv if a.startswith("--workdir="))
+    if argv[3] == "train":
+      fake_run(workdir, checkpoints=[300])
+    else:
+      fake_run(workdir, evals=[(300, "validation")])
+    return 0
+
+  lines = []
+  outcomes = [local.execute(p, REPO, lines.append, runner) for p in plans]
+  assert [o.result for o in outcomes] == ["finished"] * 4
+  workdir_of = lambda argv: next(a.split("=", 1)[1] for a in argv if a.startswith("--workdir="))
+  verbs = [(workdir_of(c).split(os.sep)[-2], c[3]) for c in commands]
+  assert verbs == [("vanilla", "train"), ("vanilla", "eval"), ("random", "train"),
+                   ("random", "eval"), ("dense", "eval")]
+  assert "lm_python_docs/random/seed0: resuming from step 100" in "\n".join(lines)
+  assert "lm_python_docs/fixed_random/seed0: finished (step 300), skipped" in lines
+
+
+def test_dry_run_prints_commands_and_status(tmp_path):
+  plans = lm_plans(tmp_path)
+  fake_run(plans[3].run.workdir, checkpoints=[300], evals=[(300, "validation")])
+  fake_run(plans[1].run.workdir, checkpoints=[100])
+  lines = []
+  outcomes = api.sweep(experiment_path("cpu_offline"), str(tmp_path), only=LM_ONLY,
+                       dry_run=True, say=lines.append)
+  assert [o.result for o in outcomes] == ["planned"] * 4
+  text = "\n".join(lines)
+  assert "# lm_python_docs/random/seed0: partial at step 100/300" in text
+  assert "# lm_python_docs/fixed_random/seed0: finished at step 300/300" in text
+  assert sum(line.startswith(sys.executable) and " train " in line for line in lines) == 3
+  assert not os.path.exists(plans[0].run.workdir)  # a dry run writes nothing
+
+
+def test_schedule_runs_children_after_parents_and_skips_after_failures(tmp_path):
+  plans = api.plans_for(experiment_path("glue_superglue"), str(tmp_path),
+                        "task=glue_cola,task=glue_rte")
+  started, lock = [], threading.Lock()
+
+  def work(plan, slot):
+    with lock:
+      started.append((plan.run.name, slot))
+    time.sleep(0.05)
+    failed = plan.run.name == "c4_span/random+vanilla/seed0"
+    return local.Outcome(plan.run.name, plan.run.workdir, "failed" if failed else "finished")
+
+  outcomes = {o.name: o.result for o in local.schedule(plans, work, 2, lambda m: None)}
+  names = [n for n, _ in started]
+  assert names[:2] == ["c4_span/vanilla/seed0", "c4_span/random+vanilla/seed0"]
+  assert {slot for _, slot in started} == {0, 1}
+  assert outcomes["glue_cola/vanilla/seed0"] == "finished"
+  assert outcomes["glue_cola/random+vanilla/seed0"] == "skipped"
+  assert outcomes["glue_rte/random+vanilla/seed0"] == "skipped"
+  assert "glue_rte/random+vanilla/seed0" not in names
+
+
+# --------------------------------------------------------------------------------------------------
+# One real sweep: a 1-run experiment of the tiny LM, trained and evaluated through `synth`.
+# --------------------------------------------------------------------------------------------------
+
+def test_real_sweep_trains_evaluates_then_skips(tmp_path, monkeypatch):
+  vocab_dir = tmp_path / "vocab"
+  config = tiny_config(str(vocab_dir / "spm_500.model"), **{"train.num_steps": 4,
+                                                            "train.eval_every": 0})
+  sys.path.insert(0, REPO)
+  from configs.lm_python_docs import get_config
+  base = get_config()
+  overrides = {f"{s}.{k}": v for s in ("model", "data", "optimizer", "train", "eval")
+               for k, v in config[s].items() if k != "vocab_path" and base[s][k] != v}
+  exp_dir = tmp_path / "experiments"
+  exp_dir.mkdir()
+  os.symlink(os.path.join(REPO, "configs"), tmp_path / "configs")
+  (exp_dir / "tiny.py").write_text(textwrap.dedent(f"""
+      from synth.sweep import Experiment, Metric, Task
+      EXPERIMENT = Experiment(
+          name="tiny", title="Tiny", variants=("random",), seeds=(0,),
+          tasks=(Task("lm", "configs/lm_python_docs.py", overrides={overrides!r},
+                      metrics=(Metric("ppl", "perplexity", higher_is_better=False),)),))
+  """))
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+  root = str(tmp_path / "runs")
+  outcomes = api.sweep(str(exp_dir / "tiny.py"), root, say=lambda m: None)
+  workdir = os.path.join(root, "tiny", "lm", "random", "seed0")
+  with open(os.path.join(workdir, "sweep.log")) as f:
+    log = f.read()
+  assert [o.result for o in outcomes] == ["finished"], log[-3000:]
+  rows = status.eval_rows(workdir)
+  assert [(r["step"], r["split"]) for r in rows] == [(4, "validation")]
+  assert os.path.exists(os.path.join(root, "tiny", "lm", "vocab", "spm_500.model"))  # shared
+
+  lines = []
+  assert [o.result for o in api.sweep(str(exp_dir / "tiny.py"), root, say=lines.append)] == [
+      "finished"]
+  assert "lm/random/seed0: finished (step 4), skipped" in lines
