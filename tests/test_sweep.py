@@ -11,7 +11,7 @@ import time
 import pytest
 
 from synth.sweep import api, grid, local, status
-from synth.sweep.spec import Experiment, Metric, Task, load_experiment
+from synth.sweep.spec import load_experiment
 from train_helpers import REPO, tiny_config
 
 EXPERIMENTS = os.path.join(REPO, "experiments")
@@ -212,6 +212,30 @@ def test_schedule_runs_children_after_parents_and_skips_after_failures(tmp_path)
   assert outcomes["glue_cola/random+vanilla/seed0"] == "skipped"
   assert outcomes["glue_rte/random+vanilla/seed0"] == "skipped"
   assert "glue_rte/random+vanilla/seed0" not in names
+
+
+def test_runs_sharing_an_untrained_vocabulary_wait_for_the_first(tmp_path):
+  plans = api.plans_for(experiment_path("cpu_offline"), str(tmp_path),
+                        "variant=vanilla,variant=random,seed=0")
+  after = local.vocab_leaders(plans)
+  assert after == {"lm_python_docs/random/seed0": "lm_python_docs/vanilla/seed0",
+                   "offline_ende/random/seed0": "offline_ende/vanilla/seed0",
+                   "offline_sentiment/random/seed0": "offline_sentiment/vanilla/seed0"}
+  order, lock = [], threading.Lock()
+
+  def work(plan, slot):
+    with lock:
+      order.append(plan.run.name)
+    time.sleep(0.02)
+    return local.Outcome(plan.run.name, plan.run.workdir, "finished")
+
+  local.schedule(plans, work, 2, lambda m: None, after=after)
+  for follower, leader in after.items():
+    assert order.index(leader) < order.index(follower)
+  vocab = plans[0].vocab_path
+  os.makedirs(os.path.dirname(vocab))
+  open(vocab, "w").close()
+  assert "lm_python_docs/random/seed0" not in local.vocab_leaders(plans)  # trained already
 
 
 # --------------------------------------------------------------------------------------------------

@@ -65,7 +65,8 @@ def sweep(experiment_path: str, root: str, only: str | Iterable[str] | None = No
     return _print_local(plans, say)
   if target is not None:
     return _run_tpu(plans, target, repo, parallel, say)
-  outcomes = local.schedule(plans, lambda p, slot: local.execute(p, repo, say), parallel, say)
+  outcomes = local.schedule(plans, lambda p, slot: local.execute(p, repo, say), parallel, say,
+                            after=local.vocab_leaders(plans) if parallel > 1 else None)
   _summary(outcomes, say)
   return outcomes
 
@@ -128,7 +129,8 @@ def _run_tpu(plans, target, repo, parallel, say) -> list[local.Outcome]:
     return local.Outcome(p.run.name, p.run.workdir, result)
 
   try:
-    outcomes = local.schedule(plans, work, parallel, say)
+    outcomes = local.schedule(plans, work, parallel, say,
+                              after=local.vocab_leaders(plans) if parallel > 1 else None)
   finally:
     for t in targets:
       say(f"releasing {t.name}")

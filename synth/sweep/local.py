@@ -3,7 +3,8 @@
 Every command is a subprocess with an argument list (no shell). Output goes to
 <workdir>/sweep.log, one header line per command, so the console shows one line per run event
 while the full logs stay with the run. A run starts only after its parent (the run it fine-tunes
-from) has finished; a failed parent skips its children.
+from) has finished; a failed parent skips its children. Runs sharing a vocabulary that does not
+exist yet wait for the first of them, which trains it.
 """
 import concurrent.futures
 import dataclasses
@@ -12,6 +13,8 @@ import os
 import shlex
 import subprocess
 from collections.abc import Callable
+
+from etils import epath
 
 from synth.sweep.grid import RunPlan, synth_args
 from synth.sweep.status import Status, run_status
@@ -70,15 +73,30 @@ def execute(plan: RunPlan, cwd: str, say: Callable[[str], None],
   return Outcome(run.name, run.workdir, "finished")
 
 
+def vocab_leaders(plans: list[RunPlan]) -> dict[str, str]:
+  """{run: the run it waits for} so that a vocabulary shared by several runs and not trained yet
+  is trained by the first of them alone: two runs training it at once would each keep the
+  model they trained while the file holds the last one written."""
+  after, leaders = {}, {}
+  for p in plans:
+    if p.vocab_path in leaders:
+      after[p.run.name] = leaders[p.vocab_path]
+    elif not epath.Path(p.vocab_path).exists():
+      leaders[p.vocab_path] = p.run.name
+  return after
+
+
 def schedule(plans: list[RunPlan], work: Callable[[RunPlan, int], Outcome], parallel: int,
-             say: Callable[[str], None]) -> list[Outcome]:
-  """Calls work(plan, slot) for every plan, at most `parallel` at once, each after its parent.
+             say: Callable[[str], None], after: dict[str, str] | None = None) -> list[Outcome]:
+  """Calls work(plan, slot) for every plan, at most `parallel` at once, each after its parent
+  (skipped if the parent did not finish) and after the run `after` names for it, if any.
 
   `slot` (0..parallel-1) names the worker a run got, e.g. which TPU VM it uses.
   """
   if parallel < 1:
     raise ValueError(f"parallel must be >= 1, got {parallel}")
   by_name = {p.run.name: p for p in plans}
+  after = after or {}
   outcomes: dict[str, Outcome] = {}
   pending = list(plans)
   running: dict[concurrent.futures.Future, tuple[RunPlan, int]] = {}
@@ -87,8 +105,9 @@ def schedule(plans: list[RunPlan], work: Callable[[RunPlan, int], Outcome], para
       free = sorted(set(range(parallel)) - {slot for _, slot in running.values()})
       for plan in list(pending):
         parent = plan.run.parent.name if plan.run.parent is not None else None
-        if parent in by_name and parent not in outcomes:
-          continue  # its parent has not finished yet
+        waits = [n for n in (parent, after.get(plan.run.name)) if n in by_name]
+        if any(n not in outcomes for n in waits):
+          continue  # its parent (or the run training its vocabulary) has not finished yet
         if parent in outcomes and outcomes[parent].result != "finished":
           pending.remove(plan)
           outcomes[plan.run.name] = Outcome(plan.run.name, plan.run.workdir, "skipped",
