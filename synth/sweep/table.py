@@ -36,9 +36,9 @@ class Cell:
 
   @property
   def std(self) -> float | None:
-    """Sample standard deviation over seeds (0 for a single seed)."""
+    """Sample standard deviation over seeds (None with fewer than two)."""
     p = self.present
-    return statistics.stdev(p) if len(p) > 1 else (0.0 if p else None)
+    return statistics.stdev(p) if len(p) > 1 else None
 
 
 @dataclasses.dataclass
@@ -132,12 +132,15 @@ def _fmt(value: float | None, digits: int) -> str:
 
 
 def format_cell(cell: Cell | None, digits: int, seeds: int) -> str:
-  """'27.12 ± 0.31', with '(2/3 seeds)' when some are missing and 'missing' when all are."""
+  """'27.12 ± 0.31' (no ± for one seed), with '(2/3 seeds)' when some are missing and 'missing'
+  when all are."""
   if cell is None:
     return "–"
   if not cell.present:
     return MISSING
-  text = f"{cell.mean:.{digits}f} ± {cell.std:.{digits}f}"
+  text = f"{cell.mean:.{digits}f}"
+  if cell.std is not None:
+    text += f" ± {cell.std:.{digits}f}"
   if len(cell.present) < seeds:
     text += f" ({len(cell.present)}/{seeds} seeds)"
   return text
@@ -181,7 +184,7 @@ def markdown(table: Table) -> str:
         text = f"**{text}**"
       row += [text, format_paper(cell, c.digits)]
     lines.append("| " + " | ".join(row) + " |")
-  lines += ["", f"Ours: mean ± sample std over seeds {', '.join(map(str, e.seeds))}; bold = best "
+  lines += ["", f"Ours: mean ± sample standard deviation over seeds {', '.join(map(str, e.seeds))}; bold = best "
                 f"mean per column; '{MISSING}' = no finished, evaluated run; paper '?' = not "
                 f"recovered, '–' = not in the paper."]
   return "\n".join(lines) + "\n"
