@@ -11,6 +11,8 @@ Commands:
 
   bench   time every attention variant side by side (see `synth bench --help`)
   data    prepare data: `synth data prepare offline [--data_dir=DIR] [--only=ende,...]`
+  sweep   train and evaluate a paper table's runs: `synth sweep experiments/<t>.py --root=DIR`
+  results collect a table's results: `synth results experiments/<t>.py --root=DIR`
 
 eval and decode read the run's resolved config from <workdir>/config.json; pass --config (and
 overrides such as --config.eval.beam_size=1) to change it. bench and data have argparse
@@ -172,6 +174,9 @@ def _own_command_line(argv) -> int | None:
   if command == "bench":
     from synth.bench.cli import main as bench_main
     return bench_main(rest)
+  if command in ("sweep", "results"):
+    from synth.sweep import cli
+    return (cli.sweep_main if command == "sweep" else cli.results_main)(rest)
   if command == "data":
     from synth.data.offline.__main__ import main as data_main
     if rest[:2] != ["prepare", "offline"]:
