@@ -39,8 +39,8 @@ def get_config(arg: str | None = None):
   c.eval.max_decode_len = 64
   c.eval.num_samples = 4
 
-  c.train.num_steps = 300
-  c.train.log_every = 25
-  c.train.eval_every = 150
-  c.train.checkpoint_every = 100
+  c.train.num_steps = 240
+  c.train.log_every = 20
+  c.train.eval_every = 120
+  c.train.checkpoint_every = 80
   return c
