@@ -177,6 +177,19 @@ def test_execute_skips_finished_and_resumes_the_rest(tmp_path):
   assert "lm_python_docs/fixed_random/seed0: finished (step 300), skipped" in lines
 
 
+def test_no_eval_process_when_training_recorded_the_final_eval(tmp_path):
+  plan = lm_plans(tmp_path)[0]
+  commands = []
+
+  def runner(argv, log, cwd):
+    commands.append(argv[3])
+    fake_run(plan.run.workdir, checkpoints=[300], evals=[(300, "validation")])
+    return 0
+
+  assert local.execute(plan, REPO, lambda m: None, runner).result == "finished"
+  assert commands == ["train"]
+
+
 def test_dry_run_prints_commands_and_status(tmp_path):
   plans = lm_plans(tmp_path)
   fake_run(plans[3].run.workdir, checkpoints=[300], evals=[(300, "validation")])

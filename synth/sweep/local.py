@@ -17,7 +17,7 @@ from collections.abc import Callable
 from etils import epath
 
 from synth.sweep.grid import RunPlan, synth_args
-from synth.sweep.status import Status, run_status
+from synth.sweep.status import Status, missing_evals, run_status
 
 
 @dataclasses.dataclass
@@ -63,7 +63,10 @@ def execute(plan: RunPlan, cwd: str, say: Callable[[str], None],
     if status is Status.PARTIAL:  # e.g. stopped by SIGTERM: it saved and exited cleanly
       say(f"{run.name}: stopped at step {step} of {plan.num_steps}; run the sweep again")
       return Outcome(run.name, run.workdir, "failed", f"stopped at step {step}")
-  for argv in plan.evals:
+  # Only the splits still missing: a trainer that records its final evaluation in
+  # eval_results.jsonl saves the extra `synth eval` process.
+  missing = set(missing_evals(plan))
+  for argv in (a for a in plan.evals if a[-1].split("=", 1)[1] in missing):
     say(f"{run.name}: evaluating ({argv[-1]})")
     code = runner(synth_args(argv), log, cwd)
     if code != 0:

@@ -60,9 +60,17 @@ def run_status(plan: RunPlan) -> tuple[Status, int | None]:
     return Status.NEW, None
   if last < plan.num_steps:
     return Status.PARTIAL, last
-  rows = eval_rows(plan.run.workdir)
-  wanted = {last} if plan.run.task.checkpoint == "latest" else set(steps)
-  scored = {r.get("split") for r in rows if r.get("step") in wanted}
-  if all(split in scored for split in plan.run.task.eval_splits):
+  if not missing_evals(plan, steps):
     return Status.FINISHED, last
   return Status.TRAINED, last
+
+
+def missing_evals(plan: RunPlan, steps: list[int] | None = None) -> list[str]:
+  """The splits the table reads that eval_results.jsonl has no row for at the checkpoint the
+  task scores (the last one for 'latest', any kept one for 'best')."""
+  steps = checkpoint_steps(plan.run.workdir) if steps is None else steps
+  if not steps:
+    return list(plan.run.task.eval_splits)
+  wanted = {steps[-1]} if plan.run.task.checkpoint == "latest" else set(steps)
+  scored = {r.get("split") for r in eval_rows(plan.run.workdir) if r.get("step") in wanted}
+  return [split for split in plan.run.task.eval_splits if split not in scored]

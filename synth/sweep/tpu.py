@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from synth.sweep.grid import RunPlan, synth_args
-from synth.sweep.status import Status, run_status
+from synth.sweep.status import Status, missing_evals, run_status
 
 GCLOUD_TPU = ("gcloud", "compute", "tpus", "tpu-vm")
 # The states of a TPU VM in which it can run work; any other (PREEMPTED, TERMINATED, ...) means
@@ -184,7 +184,11 @@ def run_until_finished(target: TpuTarget, plan: RunPlan, repo: str, archive: str
         say(f"{run.name}: could not create or set up {target.name}; retrying in {wait_s:.0f} s")
         time.sleep(wait_s)
         continue
-    clean = all(call(argv) == 0 for argv in run_commands(target, plan))
+    clean = call(target.synth(plan.train)) == 0
+    if clean:
+      missing = set(missing_evals(plan))
+      clean = all(call(target.synth(argv)) == 0 for argv in plan.evals
+                  if argv[-1].split("=", 1)[1] in missing)
     if run_status(plan)[0] is Status.FINISHED:
       return "finished"
     if not clean and state(target) == READY:
