@@ -76,9 +76,9 @@ def test_train_and_eval_argument_lists(tmp_path):
   workdir = os.path.join(str(tmp_path), "cpu_offline", "offline_ende", "random+vanilla", "seed2")
   assert plan.train[:3] == ["train", "--config=configs/offline_ende.py:variant=random+vanilla",
                             f"--workdir={workdir}"]
-  assert "--config.seed=2" in plan.train and "--config.train.num_steps=250" in plan.train
+  assert "--config.seed=2" in plan.train and "--config.train.num_steps=200" in plan.train
   assert "--config.eval.method=greedy" in plan.train
-  assert plan.num_steps == 250
+  assert plan.num_steps == 200
   assert grid.synth_args(plan.train)[:3] == [sys.executable, "-m", "synth.main"]
   assert plan.evals == [["eval", f"--workdir={workdir}", "--checkpoint=latest",
                          "--split=validation"]]
@@ -138,22 +138,24 @@ def lm_plans(tmp_path):
 
 def test_status_of_fake_runs(tmp_path):
   new, partial, trained, finished = lm_plans(tmp_path)
+  n = new.num_steps
   fake_run(partial.run.workdir, checkpoints=[100, 200])
-  fake_run(trained.run.workdir, checkpoints=[200, 300], evals=[(200, "validation")])
-  fake_run(finished.run.workdir, checkpoints=[300], evals=[(300, "validation")])
+  fake_run(trained.run.workdir, checkpoints=[200, n], evals=[(200, "validation")])
+  fake_run(finished.run.workdir, checkpoints=[n], evals=[(n, "validation")])
   os.makedirs(os.path.join(new.run.workdir, "checkpoints", "100.orbax-checkpoint-tmp-1"))
   assert status.run_status(new) == (status.Status.NEW, None)
   assert status.run_status(partial) == (status.Status.PARTIAL, 200)
-  assert status.run_status(trained) == (status.Status.TRAINED, 300)  # eval of 200 is stale
-  assert status.run_status(finished) == (status.Status.FINISHED, 300)
+  assert status.run_status(trained) == (status.Status.TRAINED, n)  # eval of 200 is stale
+  assert status.run_status(finished) == (status.Status.FINISHED, n)
 
 
 def test_execute_skips_finished_and_resumes_the_rest(tmp_path):
   plans = lm_plans(tmp_path)
   new, partial, trained, finished = plans
+  n = new.num_steps
   fake_run(partial.run.workdir, checkpoints=[100])
-  fake_run(trained.run.workdir, checkpoints=[300])
-  fake_run(finished.run.workdir, checkpoints=[300], evals=[(300, "validation")])
+  fake_run(trained.run.workdir, checkpoints=[n])
+  fake_run(finished.run.workdir, checkpoints=[n], evals=[(n, "validation")])
   commands = []
 
   def runner(argv, log, cwd):
@@ -161,9 +163,9 @@ def test_execute_skips_finished_and_resumes_the_rest(tmp_path):
     commands.append(argv)
     workdir = next(a.split("=", 1)[1] for a in argv if a.startswith("--workdir="))
     if argv[3] == "train":
-      fake_run(workdir, checkpoints=[300])
+      fake_run(workdir, checkpoints=[n])
     else:
-      fake_run(workdir, evals=[(300, "validation")])
+      fake_run(workdir, evals=[(n, "validation")])
     return 0
 
   lines = []
@@ -174,16 +176,16 @@ def test_execute_skips_finished_and_resumes_the_rest(tmp_path):
   assert verbs == [("vanilla", "train"), ("vanilla", "eval"), ("random", "train"),
                    ("random", "eval"), ("dense", "eval")]
   assert "lm_python_docs/random/seed0: resuming from step 100" in "\n".join(lines)
-  assert "lm_python_docs/fixed_random/seed0: finished (step 300), skipped" in lines
+  assert f"lm_python_docs/fixed_random/seed0: finished (step {n}), skipped" in lines
 
 
 def test_no_eval_process_when_training_recorded_the_final_eval(tmp_path):
   plan = lm_plans(tmp_path)[0]
-  commands = []
+  n, commands = plan.num_steps, []
 
   def runner(argv, log, cwd):
     commands.append(argv[3])
-    fake_run(plan.run.workdir, checkpoints=[300], evals=[(300, "validation")])
+    fake_run(plan.run.workdir, checkpoints=[n], evals=[(n, "validation")])
     return 0
 
   assert local.execute(plan, REPO, lambda m: None, runner).result == "finished"
@@ -192,15 +194,16 @@ def test_no_eval_process_when_training_recorded_the_final_eval(tmp_path):
 
 def test_dry_run_prints_commands_and_status(tmp_path):
   plans = lm_plans(tmp_path)
-  fake_run(plans[3].run.workdir, checkpoints=[300], evals=[(300, "validation")])
+  n = plans[0].num_steps
+  fake_run(plans[3].run.workdir, checkpoints=[n], evals=[(n, "validation")])
   fake_run(plans[1].run.workdir, checkpoints=[100])
   lines = []
   outcomes = api.sweep(experiment_path("cpu_offline"), str(tmp_path), only=LM_ONLY,
                        dry_run=True, say=lines.append)
   assert [o.result for o in outcomes] == ["planned"] * 4
   text = "\n".join(lines)
-  assert "# lm_python_docs/random/seed0: partial at step 100/300" in text
-  assert "# lm_python_docs/fixed_random/seed0: finished at step 300/300" in text
+  assert f"# lm_python_docs/random/seed0: partial at step 100/{n}" in text
+  assert f"# lm_python_docs/fixed_random/seed0: finished at step {n}/{n}" in text
   assert sum(line.startswith(sys.executable) and " train " in line for line in lines) == 3
   assert not os.path.exists(plans[0].run.workdir)  # a dry run writes nothing
 
