@@ -26,10 +26,30 @@ def gather_key_positions(rows, positions):
   return jnp.take_along_axis(rows, positions[:, None, None, :], axis=-1)
 
 
-class DenseLogits(nnx.Module):
-  """Dense Synthesizer: a two-layer MLP per head maps x_i to the N logits of row i."""
+class _TokenRows(nnx.Module):
+  """Logits whose row i is a function of token i alone: `rows(x)` gives all N columns per token.
+
+  Subclasses define rows(x) -> (B, H, n, N); this class picks the key columns and decodes.
+  """
 
   length_bound = True
+
+  def __call__(self, x, positions=None):
+    rows = self.rows(x)
+    if positions is None:
+      return rows[..., :x.shape[1]]
+    return gather_key_positions(rows, positions)
+
+  def init_cache(self, batch, length, dtype):
+    del batch, length, dtype  # Rows depend on the query token only: nothing to cache.
+
+  def decode(self, x, index, length: int):
+    del index  # Row pos_t comes from token t itself; cache slot j holds position j.
+    return self.rows(x)[..., :length]
+
+
+class DenseLogits(_TokenRows):
+  """Dense Synthesizer: a two-layer MLP per head maps x_i to the N logits of row i."""
 
   def __init__(self, d_model: int, num_heads: int, head_dim: int, max_len: int, *,
                rngs: nnx.Rngs, dtype=jnp.float32):
@@ -46,18 +66,6 @@ class DenseLogits(nnx.Module):
     rows = jnp.einsum("bnhk,hkm->bhnm", h, self.kernel[...].astype(self.dtype))
     return rows + self.bias[...].astype(self.dtype)[None, :, None, :]
 
-  def __call__(self, x, positions=None):
-    rows = self.rows(x)
-    if positions is None:
-      return rows[..., :x.shape[1]]
-    return gather_key_positions(rows, positions)
-
-  def init_cache(self, batch, length, dtype):
-    del batch, length, dtype  # Rows depend on the query token only: nothing to cache.
-
-  def decode(self, x, index, length: int):
-    del index  # Row pos_t comes from token t itself; cache slot j holds position j.
-    return self.rows(x)[..., :length]
 
 
 def default_factors(n: int) -> tuple[int, int]:
@@ -66,10 +74,8 @@ def default_factors(n: int) -> tuple[int, int]:
   return a, n // a
 
 
-class FactorizedDenseLogits(nnx.Module):
+class FactorizedDenseLogits(_TokenRows):
   """Factorized Dense Synthesizer: row i = flatten(outer(A_h(x_i), B_h(x_i))), a * b = N."""
-
-  length_bound = True
 
   def __init__(self, d_model: int, num_heads: int, head_dim: int, max_len: int, *,
                rngs: nnx.Rngs, factor_a: int | None = None, factor_b: int | None = None,
@@ -101,15 +107,3 @@ class FactorizedDenseLogits(nnx.Module):
     outer = a[..., :, None] * b[..., None, :]
     return outer.reshape(*outer.shape[:-2], self.factor_a * self.factor_b)
 
-  def __call__(self, x, positions=None):
-    rows = self.rows(x)
-    if positions is None:
-      return rows[..., :x.shape[1]]
-    return gather_key_positions(rows, positions)
-
-  def init_cache(self, batch, length, dtype):
-    del batch, length, dtype
-
-  def decode(self, x, index, length: int):
-    del index
-    return self.rows(x)[..., :length]
