@@ -51,4 +51,6 @@ def get_config(arg: str | None = None):
   c.eval.beam_size = 4
   c.eval.alpha = 0.6
   c.eval.max_decode_len = 128
+  # Summaries are scored with ROUGE-1/2/L/Lsum (the encoder-decoder default would be BLEU).
+  c.eval.metrics = "rouge"
   return c
