@@ -3,8 +3,10 @@
 Variants are timed INTERLEAVED: each repetition runs every variant once, starting from a
 different variant each time, so a noisy neighbour or a frequency change slows all variants alike
 instead of one. The reported time is the median of the timed repetitions that follow the warmup
-repetitions; ratios to vanilla are medians of per-repetition ratios (see _add_ratios). One length at a time is built, timed and freed, so memory holds one length's
-models (a Random Synthesizer at n = 2048 alone has 6 x 8 x 2048^2 = 201M parameters).
+repetitions; ratios to vanilla are medians of per-repetition ratios (see _add_ratios). One
+length at a time is built, timed and freed, so memory holds one length's models (a Random
+Synthesizer at n = 2048 alone has 6 x 8 x 2048^2 = 201M parameters), and the JSON report is
+rewritten after each length.
 """
 import json
 import os
@@ -206,6 +208,32 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
       f"{start_peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({probe.size}^2, best of 5 so far)")
   mesh = _single_device_mesh(device) if mode == "train" else None
 
+  def finish(results, complete: bool) -> dict:
+    """The report so far; written to json_path after every length, so a run stopped midway
+    keeps what it measured (`complete` says whether every length is in)."""
+    peak = probe.peak()
+    if mode == "train":
+      for r in results:
+        r["mfu"] = r["achieved_flops_per_s"] / peak["flops_per_s"]
+    report = {
+        "mode": mode, "complete": complete, "device": device.device_kind,
+        "platform": device.platform, "host": host_platform.node(), "cpu_count": os.cpu_count(),
+        "jax_version": jax.__version__, "model": {
+            "kind": "decoder", "d_model": d_model, "num_heads": num_heads, "d_ff": d_ff,
+            "num_layers": num_layers, "vocab_size": vocab_size, "factor_k": factor_k,
+            "dropout_rate": dropout_rate if mode == "train" else 0.0, "max_len": "= seq_len"},
+        "repeats": repeats, "warmup": warmup, "interleaved": True, "statistic": "median",
+        "peak": peak,
+        "process_peak_memory": {"source": memory.source, "bytes": memory.peak_bytes()},
+        "memory_bytes_source": "xla_memory_analysis",
+        "results": results,
+    }
+    if json_path:
+      os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+      with open(json_path, "w") as f:
+        json.dump(report, f, indent=2, default=float)
+    return report
+
   results = []
   for n in seq_lens:
     batch = batch_size or default_batch(mode, n, device.platform)
@@ -218,33 +246,18 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
       log(f"  seq {n} {v}: compiled in {case.compile_s:.1f} s")
       cases.append(case)
     _time_interleaved(cases, repeats, warmup, probe)
-    results += cases_records(cases, mode)
+    records = cases_records(cases, mode)
+    results += records
     del cases
+    partial = finish(results, complete=False)
+    log(format_table({**partial, "results": records}))
   probe.measure(5)
-  peak = probe.peak()
-  if mode == "train":
-    for r in results:
-      r["mfu"] = r["achieved_flops_per_s"] / peak["flops_per_s"]
+  report = finish(results, complete=True)
+  peak = report["peak"]
   log(f"f32 matmul peak: {peak['flops_per_s'] / 1e9:.1f} GFLOP/s (best of {peak['runs']} runs "
       f"spread over the benchmark)")
-  report = {
-      "mode": mode, "device": device.device_kind, "platform": device.platform,
-      "host": host_platform.node(), "cpu_count": os.cpu_count(),
-      "jax_version": jax.__version__, "model": {
-          "kind": "decoder", "d_model": d_model, "num_heads": num_heads, "d_ff": d_ff,
-          "num_layers": num_layers, "vocab_size": vocab_size, "factor_k": factor_k,
-          "dropout_rate": dropout_rate if mode == "train" else 0.0, "max_len": "= seq_len"},
-      "repeats": repeats, "warmup": warmup, "interleaved": True, "statistic": "median",
-      "peak": peak,
-      "process_peak_memory": {"source": memory.source, "bytes": memory.peak_bytes()},
-      "memory_bytes_source": "xla_memory_analysis",
-      "results": results,
-  }
   log(format_table(report))
   if json_path:
-    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-    with open(json_path, "w") as f:
-      json.dump(report, f, indent=2, default=float)
     log(f"wrote {json_path}")
   return report
 
