@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The CPU benchmark behind the README's numbers: training MFU of the base LM at n = 256, every
-# variant against vanilla at 256, 1024 and 2048, and cached decoding. It takes about an hour on a
-# quiet 2-core machine; results land in ${OUT:-bench_results}/*.json.
+# The CPU benchmark behind the README's numbers: the base LM's train step for every variant at
+# n = 256 (with its MFU), Random and Factorized Random against vanilla at 1024 and 2048, and cached
+# decoding. About an hour on a quiet 2-core machine; results land in ${OUT:-bench_results}/*.json.
 #
 # Timings on a shared machine are only as good as its quietest minutes: the benchmark interleaves
 # variants so load hits them alike, but check `uptime` first and run when the load is low.
