@@ -30,6 +30,26 @@ def test_training_writes_final_samples(trained):
   assert text.count("prediction:") == 2 and text.count("reference:") == 2
 
 
+def _result_rows(workdir):
+  with open(os.path.join(workdir, "eval_results.jsonl")) as f:
+    return [json.loads(line) for line in f]
+
+
+def test_training_records_its_final_eval_like_synth_eval(trained, tmp_path):
+  """The trainer's row for its last step is the row `synth eval` writes for that checkpoint, so
+  a sweep needs no eval process."""
+  _, source = trained
+  (trained_row,) = _result_rows(source)
+  workdir = str(tmp_path / "copy")
+  shutil.copytree(source, workdir)
+  rows, errors = evaluate.evaluate_checkpoints(evaluate.load_run_config(workdir), workdir)
+  assert not errors and [r["step"] for r in rows] == [6]
+  assert trained_row["step"] == 6 and trained_row["split"] == "validation"
+  assert trained_row["config_hash"] == rows[0]["config_hash"]
+  for key in ("loss", "perplexity", "tokens"):
+    assert trained_row[key] == pytest.approx(rows[0][key], rel=1e-6), key
+
+
 def test_eval_all_writes_one_line_per_checkpoint(trained, tmp_path):
   config, source = trained
   workdir = str(tmp_path / "copy")
@@ -37,8 +57,7 @@ def test_eval_all_writes_one_line_per_checkpoint(trained, tmp_path):
   rows, errors = evaluate.evaluate_checkpoints(evaluate.load_run_config(workdir), workdir,
                                                which="all")
   assert not errors
-  with open(os.path.join(workdir, "eval_results.jsonl")) as f:
-    written = [json.loads(line) for line in f]
+  written = _result_rows(workdir)[1:]  # after the trainer's own final row
   assert [r["step"] for r in written] == [r["step"] for r in rows] == [2, 4, 6]
   for r in written:
     assert r["split"] == "validation" and r["loss"] > 0 and r["perplexity"] > 1
@@ -79,8 +98,7 @@ def test_corrupt_checkpoint_is_reported_and_others_still_evaluate(trained, tmp_p
   rows, errors = evaluate.evaluate_checkpoints(config, workdir, which="all")
   assert [r["step"] for r in rows] == [2, 6]
   assert len(errors) == 1 and "step 4" in errors[0] and "\n" not in errors[0]
-  with open(os.path.join(workdir, "eval_results.jsonl")) as f:
-    assert [json.loads(line)["step"] for line in f] == [2, 6]
+  assert [r["step"] for r in _result_rows(workdir)] == [6, 2, 6]  # the trainer's row first
 
 
 def test_eval_without_checkpoints_is_a_clear_error(tmp_path, trained):

@@ -286,6 +286,7 @@ def test_real_sweep_trains_evaluates_then_skips(tmp_path, monkeypatch):
   assert [o.result for o in outcomes] == ["finished"], log[-3000:]
   rows = status.eval_rows(workdir)
   assert [(r["step"], r["split"]) for r in rows] == [(4, "validation")]
+  assert "synth.main train" in log and "synth.main eval" not in log  # the trainer recorded it
   assert os.path.exists(os.path.join(root, "tiny", "lm", "vocab", "spm_500.model"))  # shared
 
   lines = []

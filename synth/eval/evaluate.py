@@ -3,7 +3,8 @@
 For every selected checkpoint and split: restore onto whatever devices are present, compute the
 token-weighted loss and perplexity over every eval example exactly once, decode a few samples,
 append one JSON line to <workdir>/eval_results.jsonl, and write the samples to TensorBoard and
-<workdir>/samples/. A checkpoint that cannot be restored is reported and skipped; the others are
+<workdir>/samples/. The trainer's final evaluation writes the same row for the last checkpoint.
+A checkpoint that cannot be restored is reported and skipped; the others are
 still evaluated.
 """
 import datetime
@@ -248,6 +249,12 @@ def write_samples(workdir: str, step: int, split: str, samples: list[dict], writ
         "    " + b.replace("\n", "\n    ") for b in blocks)})
 
 
+def result_row(step: int, split: str, metrics: dict, fingerprint: str) -> dict:
+  """One eval_results.jsonl row: what `synth eval` and the trainer's final evaluation record."""
+  return {"step": int(step), "split": split, **metrics, "config_hash": fingerprint,
+          "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
 def append_result(workdir: str, row: dict):
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "eval_results.jsonl"), "a") as f:
@@ -296,8 +303,7 @@ def evaluate_checkpoints(config, workdir: str, *, which: str = "latest",
         continue
       evaluator = evaluator or Evaluator(config, workdir, mesh, layout, data)
       metrics, samples = evaluator.evaluate(state, rngs, split)
-      row = {"step": int(step), "split": split, **metrics, "config_hash": fingerprint,
-             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+      row = result_row(step, split, metrics, fingerprint)
       append_result(workdir, row)
       writer.write_scalars(step, {f"{split}/{k}": v for k, v in metrics.items()})
       write_samples(workdir, step, split, samples, writer)

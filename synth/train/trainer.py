@@ -18,7 +18,8 @@ from clu import parameter_overview
 
 from synth.config import validate_config
 from synth.data.tasks import get_data
-from synth.eval.evaluate import Evaluator, global_batch, write_samples
+from synth.eval.evaluate import (Evaluator, append_result, config_hash, global_batch, result_row,
+                                 write_samples)
 from synth.models import ModelConfig
 from synth.parallel import batch_sharding, make_mesh
 from synth.train import checkpoints as ckpt
@@ -148,8 +149,10 @@ def train(config, workdir: str, devices=None) -> dict:
   def run_eval(step, final):
     # Periodically the loss; at the end also the task's metrics (decoding) and samples.
     if final:
+      # The same row `synth eval` would write for this checkpoint, so sweeps need no eval process.
       metrics, samples = evaluator.evaluate(state, rngs, "validation")
       write_samples(workdir, step, "validation", samples, reporter.writer)
+      append_result(workdir, result_row(step, "validation", metrics, config_hash(config)))
     else:
       metrics = evaluator.losses(state, rngs, "validation", config.train.eval_steps)
     reporter.write(step, {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
