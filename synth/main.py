@@ -101,6 +101,8 @@ def _eval(config):
 
 
 def _decode(config):
+  from etils import epath
+
   from synth.eval.decode_text import decode_file
   from synth.train.checkpoints import CheckpointError
   step = None if _CHECKPOINT.value == "latest" else _CHECKPOINT.value
@@ -108,7 +110,7 @@ def _decode(config):
     _fail(f"decode --checkpoint must be latest or a step, got '{step}'")
   try:
     if _OUTPUT.value:
-      with open(_OUTPUT.value, "w") as out:
+      with epath.Path(_OUTPUT.value).open("w") as out:  # gs:// too
         decode_file(config, _WORKDIR.value, _INPUT.value, out,
                     step=None if step is None else int(step))
     else:

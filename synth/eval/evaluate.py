@@ -24,6 +24,7 @@ from synth.data.tokenizer import EOS_ID
 from synth.eval import task_metrics
 from synth.eval.decoding import DecodeOptions, make_generate_fn, token_lists
 from synth.models import ModelConfig
+from synth.run_files import append_jsonl, read_jsonl, write_text_atomic
 from synth.train import checkpoints as ckpt
 
 CHECKPOINT_CHOICES = "latest|all|best|<step>"
@@ -83,13 +84,9 @@ def select_steps(workdir: str, steps: list[int], which: str, best_metric: str = 
     return sorted(steps)
   if which == "best":
     scores = {}
-    path = os.path.join(workdir, "metrics.jsonl")
-    if os.path.exists(path):
-      with open(path) as f:
-        for line in f:
-          row = json.loads(line)
-          if f"eval/{best_metric}" in row and row["step"] in steps:
-            scores[row["step"]] = row[f"eval/{best_metric}"]
+    for row in read_jsonl(epath.Path(workdir) / "metrics.jsonl"):
+      if f"eval/{best_metric}" in row and row["step"] in steps:
+        scores[row["step"]] = row[f"eval/{best_metric}"]
     if not scores:
       raise ckpt.CheckpointError(f"no checkpoint in {workdir} has an eval/{best_metric} value "
                                  f"in metrics.jsonl to rank by")
@@ -241,9 +238,9 @@ def write_samples(workdir: str, step: int, split: str, samples: list[dict], writ
     return
   blocks = [f"source: {s['source']}\nreference: {s['reference']}\nprediction: {s['prediction']}"
             for s in samples]
-  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-  with open(os.path.join(workdir, "samples", f"{split}_step{step}.txt"), "w") as f:
-    f.write("\n\n".join(blocks) + "\n")
+  directory = epath.Path(workdir) / "samples"
+  directory.mkdir(parents=True, exist_ok=True)
+  write_text_atomic(directory / f"{split}_step{step}.txt", "\n\n".join(blocks) + "\n")
   if writer is not None:
     writer.write_texts(step, {f"{split}/samples": "\n\n".join(
         "    " + b.replace("\n", "\n    ") for b in blocks)})
@@ -257,8 +254,7 @@ def result_row(step: int, split: str, metrics: dict, fingerprint: str) -> dict:
 
 def append_result(workdir: str, row: dict):
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "eval_results.jsonl"), "a") as f:
-      f.write(json.dumps(row) + "\n")
+    append_jsonl(epath.Path(workdir) / "eval_results.jsonl", [row])
 
 
 def eval_mesh(config, devices=None):

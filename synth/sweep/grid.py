@@ -12,12 +12,8 @@ import runpy
 import sys
 from collections.abc import Iterable
 
+from synth.run_files import is_remote as is_url  # one definition of "remote" for the package
 from synth.sweep.spec import Experiment, Task
-
-
-def is_url(path: str) -> bool:
-  """gs://, s3:// and the like: paths that only epath (tf.io.gfile) can read."""
-  return "://" in str(path)
 
 
 def join(*parts: str) -> str:

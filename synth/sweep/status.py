@@ -6,10 +6,10 @@ evaluation is missing; PARTIAL when it has checkpoints short of num_steps (`synt
 same workdir resumes it); NEW otherwise.
 """
 import enum
-import json
 
 from etils import epath
 
+from synth.run_files import read_jsonl
 from synth.sweep.grid import RunPlan, is_url
 
 
@@ -31,21 +31,6 @@ def checkpoint_steps(workdir: str) -> list[int]:
     if child.name.isdigit() and (not is_url(workdir) or (child / "commit_success.txt").exists()):
       steps.append(int(child.name))
   return sorted(steps)
-
-
-def read_jsonl(path) -> list[dict]:
-  """The JSON objects of a .jsonl file; [] if it does not exist. A torn last line (a writer
-  killed mid-line) is ignored rather than failing the whole read."""
-  path = epath.Path(path)
-  if not path.exists():
-    return []
-  rows = []
-  for line in path.read_text().splitlines():
-    try:
-      rows.append(json.loads(line))
-    except json.JSONDecodeError:
-      continue
-  return rows
 
 
 def eval_rows(workdir: str) -> list[dict]:

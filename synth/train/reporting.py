@@ -4,13 +4,14 @@ Only process 0 writes files and prints; every process computes the same metrics.
 go to stdout through `say` rather than absl logging, so they stay readable while the libraries'
 INFO logs (Orbax logs every save in detail) are off by default (`--verbosity=0` shows them).
 """
-import json
 import math
-import os
 import time
 
 import jax
 from clu import metric_writers
+from etils import epath
+
+from synth.run_files import append_jsonl
 
 
 def say(message: str, *args) -> None:
@@ -26,7 +27,7 @@ class Reporter:
     self.primary = jax.process_index() == 0
     self.writer = metric_writers.create_default_writer(
         workdir, just_logging=not self.primary, asynchronous=True)
-    self.jsonl_path = os.path.join(workdir, "metrics.jsonl")
+    self.jsonl_path = epath.Path(workdir) / "metrics.jsonl"
     self.num_steps = num_steps
     self.start_time = time.time()
     self.start_step = start_step
@@ -36,8 +37,7 @@ class Reporter:
     scalars = {f"{prefix}{k}": float(v) for k, v in metrics.items()}
     self.writer.write_scalars(step, scalars)
     if self.primary:
-      with open(self.jsonl_path, "a") as f:
-        f.write(json.dumps({"step": int(step), **scalars}) + "\n")
+      append_jsonl(self.jsonl_path, [{"step": int(step), **scalars}])
 
   def progress(self, step: int, metrics: dict):
     """One human-readable line: loss, steps/s, tokens/s and ETA."""

@@ -6,7 +6,6 @@ trains to config.train.num_steps with periodic logging, evaluation and checkpoin
 (preemption) saves a checkpoint at the next step boundary and exits cleanly.
 """
 import json
-import os
 import signal
 import time
 
@@ -15,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from clu import parameter_overview
+from etils import epath
 
 from synth.config import validate_config
 from synth.data.tasks import get_data
@@ -22,6 +22,7 @@ from synth.eval.evaluate import (Evaluator, append_result, config_hash, global_b
                                  write_samples)
 from synth.models import ModelConfig
 from synth.parallel import batch_sharding, make_mesh
+from synth.run_files import write_text_atomic
 from synth.train import checkpoints as ckpt
 from synth.train.optimizer import make_optimizer
 from synth.train.reporting import Reporter, say
@@ -62,20 +63,16 @@ class _Preemption:
 
 def write_config(config, workdir: str):
   """Writes the resolved config to workdir/config.json (process 0); logs changed fields."""
-  path = os.path.join(workdir, "config.json")
+  path = epath.Path(workdir) / "config.json"
   new = json.loads(config.to_json_best_effort())
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
+  if path.exists():
+    old = json.loads(path.read_text())
     changed = sorted(k for k in _flatten(new).keys() | _flatten(old).keys()
                      if _flatten(new).get(k) != _flatten(old).get(k))
     if changed:
       logging.warning("resuming %s with changed config fields: %s", workdir, ", ".join(changed))
   if jax.process_index() == 0:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(new, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(new, indent=2, sort_keys=True))
 
 
 def _flatten(d, prefix=""):
@@ -98,7 +95,7 @@ def train(config, workdir: str, devices=None) -> dict:
   # ----------------------------------------------------------------------------------------------
   validate_config(config)
   model_cfg = ModelConfig.from_config(config.model)
-  os.makedirs(workdir, exist_ok=True)
+  epath.Path(workdir).mkdir(parents=True, exist_ok=True)
   write_config(config, workdir)
   mesh = make_mesh(config.mesh, devices)
   rules = tuple(tuple(r) for r in config.mesh.rules)
@@ -138,8 +135,8 @@ def train(config, workdir: str, devices=None) -> dict:
       f" (+{parameter_overview.count_parameters(state['frozen']):,} frozen)"
       if state["frozen"] else "")
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "parameters.txt"), "w") as f:
-      f.write(parameter_overview.get_parameter_overview(state["params"], include_stats=False))
+    overview = parameter_overview.get_parameter_overview(state["params"], include_stats=False)
+    write_text_atomic(epath.Path(workdir) / "parameters.txt", overview)
 
   train_step = make_train_step(layout, tx, schedule, seed=config.seed,
                                accum=int(config.optimizer.grad_accum_steps),
