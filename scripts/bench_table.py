@@ -31,6 +31,9 @@ def decode_table(report: dict) -> str:
 
 
 def main(paths):
+  if not paths or any(p.startswith("-") for p in paths):
+    print(__doc__.strip())
+    sys.exit(0 if paths else 2)
   for path in paths:
     with open(path) as f:
       report = json.load(f)
