@@ -141,3 +141,18 @@ def test_run_files_through_the_remote_path(gcs, monkeypatch):
   assert (gcs / "run" / "samples" / "validation_step20.txt").read_text() == (
       "source: a b\nreference: b a\nprediction: b a\n\n"
       "source: c\nreference: c\nprediction: d\n")
+
+
+def test_sweep_log_of_a_remote_workdir(gcs, tmp_path):
+  """A local sweep over a gs:// root: each command's output is appended to the remote sweep.log
+  (a subprocess can only write to a local file)."""
+  import sys
+
+  from synth.sweep import local
+  log = "gs://bucket/sweep/run/sweep.log"
+  for word in ("first", "second"):
+    code = local.run_logged([sys.executable, "-c", f"print('{word} output')"], log,
+                            cwd=str(tmp_path))
+    assert code == 0
+  text = (gcs / "sweep" / "run" / "sweep.log").read_text()
+  assert text.count("=== ") == 2 and text.index("first output") < text.index("second output")

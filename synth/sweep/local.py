@@ -1,8 +1,8 @@
 """Running planned runs on this machine: `synth train` then `synth eval`, N runs at a time.
 
 Every command is a subprocess with an argument list (no shell). Output goes to
-<workdir>/sweep.log, one header line per command, so the console shows one line per run event
-while the full logs stay with the run. A run starts only after its parent (the run it fine-tunes
+<workdir>/sweep.log (local or gs://), one header line per command, so the console shows one line
+per run event while the full logs stay with the run. A run starts only after its parent (the run it fine-tunes
 from) has finished; a failed parent skips its children. Runs sharing a vocabulary that does not
 exist yet wait for the first of them, which trains it.
 """
@@ -12,10 +12,12 @@ import datetime
 import os
 import shlex
 import subprocess
+import tempfile
 from collections.abc import Callable
 
 from etils import epath
 
+from synth.run_files import is_remote
 from synth.sweep.grid import RunPlan, synth_args
 from synth.sweep.status import Status, missing_evals, run_status
 
@@ -34,13 +36,30 @@ def _stamp() -> str:
 
 
 def run_logged(argv: list[str], log_path: str, cwd: str, env: dict | None = None) -> int:
-  """Runs `argv` (a list: no shell), appending its output to `log_path`; returns the exit code."""
+  """Runs `argv` (a list: no shell), appending its output to `log_path`; returns the exit code.
+
+  A subprocess can only write to a local file, so for a gs:// workdir the output goes to a local
+  temporary file first and is appended to the remote log when the command ends.
+  """
+  header = f"\n=== {_stamp()} $ {shlex.join(argv)}\n"
+  if is_remote(log_path):
+    with tempfile.TemporaryFile("w+") as log:
+      code = _run_into(argv, log, header, cwd, env)
+      log.seek(0)
+      path = epath.Path(log_path)
+      old = path.read_text() if path.exists() else ""
+      path.write_text(old + log.read())  # cloud objects cannot be appended to
+    return code
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
   with open(log_path, "a") as log:
-    log.write(f"\n=== {_stamp()} $ {shlex.join(argv)}\n")
-    log.flush()
-    return subprocess.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                          check=False).returncode
+    return _run_into(argv, log, header, cwd, env)
+
+
+def _run_into(argv, log, header: str, cwd: str, env) -> int:
+  log.write(header)
+  log.flush()
+  return subprocess.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                        check=False).returncode
 
 
 def execute(plan: RunPlan, cwd: str, say: Callable[[str], None],
