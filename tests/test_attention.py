@@ -144,7 +144,8 @@ def test_component_logits_match_hand_computation():
   # Factorized random: R1_h R2_h^T.
   fr = model.components["factorized_random"]
   left, right = np.asarray(fr.left[...]), np.asarray(fr.right[...])
-  close(fr(x)[0], np.einsum("hik,hjk->hij", left, right)[:, :n, :n])
+  assert right.shape == (left.shape[0], left.shape[2], left.shape[1])  # R2 stored as R2^T
+  close(fr(x)[0], np.einsum("hik,hjk->hij", left, right.transpose(0, 2, 1))[:, :n, :n])
   # Vanilla: (x_i W_Q^h)(x_j W_K^h) / sqrt(d_h).
   van = model.components["vanilla"]
   q = np.einsum("bnd,dhk->bnhk", np.asarray(x), np.asarray(van.query.kernel[...]))
