@@ -54,6 +54,11 @@ def base_config() -> ml_collections.ConfigDict:
   m.num_classes = 2
   # Rematerialise each layer in the backward pass (saves memory, costs ~1/3 more compute).
   m.remat = False
+  # What a rematerialised layer keeps for the backward pass (only read when remat is on):
+  # 'full' (nothing but its input: least memory, most recompute), 'dots' (every matmul output,
+  # attention logits included: O(n^2) memory per head, recomputes only elementwise ops) or
+  # 'dots_no_batch' (weight matmuls only: memory linear in n, recomputes the attention products).
+  m.remat_policy = "full"
   # T5's relative position bias (32 buckets, max distance 128) added to self-attention logits,
   # one table per stack shared by its layers; works with any variant that has logits.
   m.relative_bias = False
@@ -156,6 +161,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Eval metric that ranks checkpoints for keep_best, and whether lower is better.
   t.best_metric = "loss"
   t.best_mode = "min"
+  # Trace the steps START <= step < STOP ('START:STOP', numbered from 1 as in metrics.jsonl)
+  # with jax.profiler into <workdir>/profile, on process 0; '' = no trace.
+  t.profile_steps = ""
 
   c.mesh = ml_collections.ConfigDict()
   # Mesh axis sizes; one may be -1 to take all remaining devices.
@@ -228,6 +236,29 @@ def parse_config_args(arg: str | None, **defaults) -> dict:
   return values
 
 
+def parse_profile_steps(value, num_steps: int | None = None) -> tuple[int, int] | None:
+  """train.profile_steps 'START:STOP' -> (START, STOP), or None when it is '' (no trace).
+
+  A string rather than two fields, so that one override turns profiling on and the window reads
+  like the Python slice it is. Steps are numbered from 1, as in metrics.jsonl and checkpoints.
+  """
+  text = str(value).strip()
+  if not text:
+    return None
+  start, sep, stop = text.partition(":")
+  try:
+    window = (int(start), int(stop))
+  except ValueError:
+    window = None
+  if not sep or window is None or not 1 <= window[0] < window[1]:
+    raise ConfigError(f"train.profile_steps='{value}' is not 'START:STOP' with 1 <= START < STOP "
+                      f"(steps from 1, as in metrics.jsonl), or '' for no trace")
+  if num_steps is not None and window[0] > num_steps:
+    raise ConfigError(f"train.profile_steps='{value}' starts after the last step, "
+                      f"train.num_steps={num_steps}")
+  return window
+
+
 def validate_config(config) -> None:
   """Checks everything that can be checked without data or devices; raises ConfigError."""
   # Imported here: synth.config is imported by config files, which should stay light.
@@ -254,6 +285,8 @@ def validate_config(config) -> None:
   for field in ("num_steps", "log_every", "checkpoint_every"):
     if int(config.train[field]) <= 0:
       raise ConfigError(f"train.{field} must be positive, got {config.train[field]}")
+  # .get: the config.json of a run from before the field existed has none (synth eval reads it).
+  parse_profile_steps(config.train.get("profile_steps", ""), int(config.train.num_steps))
   for field in ("batch_size", "eval_batch_size", "seq_len"):
     if int(config.data[field]) <= 0:
       raise ConfigError(f"data.{field} must be positive, got {config.data[field]}")

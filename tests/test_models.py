@@ -24,6 +24,7 @@ from flax import nnx
 
 from synth.config import base_config
 from synth.models import PRESETS, ModelConfig, make_model
+from synth.models.config import REMAT_POLICIES
 from synth.models.transformer import key_mask
 from synth.parallel import batch_sharding, make_mesh, state_shardings
 from synth.params import FrozenParam, count_params
@@ -474,22 +475,49 @@ def make_loss_fn(graphdef):
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
-def test_remat_gives_same_loss_and_grads():
+def remat_policies_in(jaxpr) -> list:
+  """The policy of every remat (jax.checkpoint) in a jaxpr, nested jaxprs included. Found by its
+  parameters: the primitive's name has changed across jax versions ('checkpoint', 'remat2')."""
+  found = []
+  for eqn in jaxpr.eqns:
+    if {"policy", "prevent_cse"} <= set(eqn.params):
+      found.append(eqn.params["policy"])
+    for value in eqn.params.values():
+      for sub in value if isinstance(value, (list, tuple)) else (value,):
+        inner = getattr(sub, "jaxpr", sub)
+        if hasattr(inner, "eqns"):
+          found += remat_policies_in(inner)
+  return found
+
+
+def test_remat_policies_give_same_loss_and_grads():
   # The encoder-decoder runs both kinds of TransformerStack (encoder, and decoder with
   # cross-attention); the decoder LM and the classifier use the same stack.
   kind = "encoder_decoder"
   cfg = tiny_config(kind, "random+vanilla", num_decoder_layers=1)
   batch = lm_batch(kind)
-  results = []
-  for remat in (False, True):
-    model = random_model(dataclasses.replace(cfg, remat=remat))   # the same parameters
+
+  def loss_and_grads(cfg):
+    model = random_model(cfg)   # the same parameters whatever the remat options
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    step = jax.jit(jax.value_and_grad(make_loss_fn(graphdef)), compiler_options=FAST_COMPILE)
-    results.append(step(params, rest, batch))
-  (loss, grads), (loss_r, grads_r) = results
-  assert_close(loss_r, loss, atol=1e-6)
-  jax.tree.map(lambda a, b: assert_close(a, b, atol=1e-6), grads_r, grads)
+    loss_fn = make_loss_fn(graphdef)
+    step = jax.jit(jax.value_and_grad(loss_fn), compiler_options=FAST_COMPILE)
+    policies = remat_policies_in(jax.make_jaxpr(loss_fn)(params, rest, batch).jaxpr)
+    return step(params, rest, batch), policies
+
+  (loss, grads), policies = loss_and_grads(cfg)
+  assert policies == []
   assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads))
+  for name, policy in REMAT_POLICIES.items():
+    (loss_r, grads_r), policies = loss_and_grads(
+        dataclasses.replace(cfg, remat=True, remat_policy=name))
+    # One remat per layer (1 encoder + 1 decoder), each with the policy asked for.
+    assert policies == [policy, policy], name
+    assert_close(loss_r, loss, atol=1e-6)
+    jax.tree.map(lambda a, b: assert_close(a, b, atol=1e-6), grads_r, grads)
+  # Without remat the policy is ignored.
+  (loss_n, _), policies = loss_and_grads(dataclasses.replace(cfg, remat_policy="dots"))
+  assert policies == [] and float(loss_n) == float(loss)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -626,6 +654,7 @@ def test_learned_positions_longer_than_max_len_is_a_clear_error(kind):
     ("positions", "rotary", r"model.positions='rotary' is not one of sinusoidal, learned"),
     ("dtype", "float16", r"model.dtype='float16' is not one of float32, bfloat16"),
     ("mixture", "max", r"model.mixture='max' is not one of sum, sigmoid, softmax"),
+    ("remat_policy", "dot", r"model.remat_policy='dot' is not one of full, dots, dots_no_batch"),
     ("variant", "randm", r"unknown attention variant 'randm'"),
     ("variant", "dense+randm", r"unknown attention variant 'randm' in 'dense\+randm'"),
     ("variant", "random+random", r"'random\+random' repeats a component"),
@@ -634,6 +663,15 @@ def test_learned_positions_longer_than_max_len_is_a_clear_error(kind):
 def test_model_config_rejects_bad_values(field, value, message):
   with pytest.raises(ValueError, match=message):
     ModelConfig(**{field: value})
+
+
+def test_unknown_remat_policy_is_a_one_line_config_error():
+  from synth.config import ConfigError, validate_config
+  config = base_config()
+  config.model.update(remat=True, remat_policy="nothing")
+  with pytest.raises(ConfigError, match=r"^model.remat_policy='nothing' is not one of full, dots, "
+                                        r"dots_no_batch$"):
+    validate_config(config)
 
 
 def test_model_config_from_config():

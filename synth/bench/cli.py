@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help="matmul side for the measured peak (default 2048 on CPU, 8192 else)")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--json", default=None, metavar="OUT", help="write the report here as JSON")
+  p.add_argument("--profile", default=None, metavar="DIR",
+                 help="after each case's timed steps, trace 2 more with jax.profiler into "
+                      "DIR/<mode>_<variant>_<seq_len> (view: xprof --logdir DIR, or Perfetto)")
   return p
 
 
@@ -59,5 +62,5 @@ def main(argv=None) -> int:
     return 2
   run_bench(args.variants, seq_lens, args.mode, args.batch_size, dropout_rate=args.dropout,
             repeats=args.repeats, warmup=args.warmup, json_path=args.json,
-            peak_size=args.peak_size, seed=args.seed, **sizes)
+            peak_size=args.peak_size, seed=args.seed, profile_dir=args.profile, **sizes)
   return 0

@@ -66,6 +66,16 @@ def timed(fn, *args):
   return out, time.perf_counter() - start
 
 
+def profile(fn, log_dir: str, steps: int) -> None:
+  """Traces `steps` calls of fn with jax.profiler into log_dir, each waited for as timed() waits,
+  so the trace shows the steps that were timed. Writes TensorBoard's layout
+  (log_dir/plugins/profile/<time>/<host>.xplane.pb) plus a perfetto_trace.json.gz beside it that
+  ui.perfetto.dev opens without any install."""
+  with jax.profiler.trace(log_dir, create_perfetto_trace=True):
+    for _ in range(steps):
+      jax.block_until_ready(fn())
+
+
 def median(values) -> float:
   return float(statistics.median(values)) if values else float("nan")
 

@@ -7,6 +7,10 @@ repetitions; ratios to vanilla are medians of per-repetition ratios (see _add_ra
 length at a time is built, timed and freed, so memory holds one length's models (a Random
 Synthesizer at n = 2048 alone has 6 x 8 x 2048^2 = 201M parameters), and the JSON report is
 rewritten after each length.
+
+With profile_dir, each case then runs PROFILE_STEPS more steps under jax.profiler, after its
+length's timed repetitions: the traces cost no timed step anything, and show the compiled step
+that was timed.
 """
 import json
 import os
@@ -17,10 +21,12 @@ import jax
 from synth.attention import VARIANTS, parse_variant
 from synth.bench.cases import DecodeCase, TrainCase, model_config
 from synth.bench.flops import ModelShape, attention_flops
-from synth.bench.measure import MatmulProbe, PeakMemory, median, timed
+from synth.bench.measure import MatmulProbe, PeakMemory, median, profile, timed
 
 MODES = ("train", "decode")
 BASELINE = "vanilla"
+# Steps traced per case with --profile (a decode "step" decodes the whole sequence).
+PROFILE_STEPS = 2
 
 
 def resolve_variants(variants) -> tuple[str, ...]:
@@ -146,6 +152,19 @@ def format_table(report: dict) -> str:
   return "\n".join(lines)
 
 
+def profile_path(profile_dir: str, mode: str, variant: str, seq_len: int) -> str:
+  """Where one case's trace goes: one TensorBoard run per case under profile_dir."""
+  return os.path.join(profile_dir, f"{mode}_{variant}_{seq_len}")
+
+
+def profile_help(profile_dir: str) -> str:
+  """How to look at the traces (printed after the run)."""
+  return (f"profiler traces ({PROFILE_STEPS} steps per case, after the timed ones) in "
+          f"{profile_dir}/<mode>_<variant>_<seq_len>; view with `xprof --logdir {profile_dir}` "
+          f"(pip install xprof; or tensorboard --logdir {profile_dir} with xprof installed: "
+          f"Profile tab), or open a perfetto_trace.json.gz in https://ui.perfetto.dev")
+
+
 def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: int,
                **sizes) -> tuple[tuple[str, ...], tuple[int, ...], ModelShape]:
   """Validates run_bench's arguments before any work: (variants, lengths, model shape).
@@ -177,7 +196,8 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
               *, d_model: int = 512, num_heads: int = 8, d_ff: int = 2048, num_layers: int = 6,
               vocab_size: int = 32000, factor_k: int = 8, dropout_rate: float = 0.0,
               repeats: int = 5, warmup: int = 2, json_path: str | None = None,
-              peak_size: int | None = None, seed: int = 0, log=print) -> dict:
+              peak_size: int | None = None, seed: int = 0, profile_dir: str | None = None,
+              log=print) -> dict:
   """Benchmarks attention variants in a decoder LM on the first local device; returns the report.
 
   Args:
@@ -192,6 +212,8 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
     repeats, warmup: timed and untimed interleaved repetitions per case.
     json_path: where to write the report as JSON (directories are created).
     peak_size: side of the matmul measuring the f32 peak (default: 2048 on CPU, 8192 else).
+    profile_dir: if set, trace PROFILE_STEPS untimed steps of every case with jax.profiler into
+      profile_path(profile_dir, mode, variant, seq_len).
     log: called with each progress line and the final table (None: silent).
   """
   variants, seq_lens, shape = check_args(
@@ -226,6 +248,8 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
         "peak": peak,
         "process_peak_memory": {"source": memory.source, "bytes": memory.peak_bytes()},
         "memory_bytes_source": "xla_memory_analysis",
+        "profile": ({"dir": profile_dir, "steps_per_case": PROFILE_STEPS} if profile_dir
+                    else None),
         "results": results,
     }
     if json_path:
@@ -247,6 +271,9 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
       cases.append(case)
     _time_interleaved(cases, repeats, warmup, probe)
     records = cases_records(cases, mode)
+    if profile_dir:
+      for case in cases:
+        profile(case.run, profile_path(profile_dir, mode, case.variant, n), PROFILE_STEPS)
     results += records
     del cases
     partial = finish(results, complete=False)
@@ -259,5 +286,7 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
   log(format_table(report))
   if json_path:
     log(f"wrote {json_path}")
+  if profile_dir:
+    log(profile_help(profile_dir))
   return report
 

@@ -1,12 +1,25 @@
 """ModelConfig: the typed, validated view of `config.model` that model constructors take."""
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 
 from synth.attention import WEIGHTINGS, parse_variant, takes_relative_bias
 
 KINDS = ("decoder", "encoder_decoder", "encoder_classifier")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# model.remat_policy -> the jax.checkpoint policy: what a rematerialised layer keeps from its
+# forward pass for the backward pass; everything else is recomputed there.
+REMAT_POLICIES = {
+    # Only the layer's input: the least memory; the backward pass reruns the whole layer.
+    "full": None,
+    # Every matmul output, attention logits and weights.V included: memory grows with n^2 per
+    # head, but only elementwise work (norms, softmax, activations, dropout) is recomputed.
+    "dots": jax.checkpoint_policies.dots_saveable,
+    # Weight matmuls only (projections, feed-forward), not batched token-token products: memory
+    # linear in n; recomputes the attention products and the elementwise work.
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +46,7 @@ class ModelConfig:
   dtype: str = "float32"
   num_classes: int = 2
   remat: bool = False
+  remat_policy: str = "full"
   relative_bias: bool = False
   conv_kernel_sizes: tuple[int, ...] = (7,)
   linformer_k: int = 32
@@ -46,6 +60,7 @@ class ModelConfig:
     check("norm", self.norm, ("pre", "post"))
     check("dtype", self.dtype, tuple(DTYPES))
     check("mixture", self.mixture, WEIGHTINGS)
+    check("remat_policy", self.remat_policy, tuple(REMAT_POLICIES))
     parse_variant(self.variant)
     # A tuple even when a config file wrote a list: the dataclass is frozen and compared by value.
     sizes = self.conv_kernel_sizes

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from synth.attention import CrossAttention, RelativePositionBias, make_attention
-from synth.models.config import ModelConfig
+from synth.models.config import REMAT_POLICIES, ModelConfig
 from synth.models.layers import (Embed, FeedForward, LayerNorm, LearnedPositions, OutputHead,
                                  sinusoidal_encoding)
 from synth.params import param
@@ -91,11 +91,13 @@ class TransformerStack(nnx.Module):
     self.final_norm = (LayerNorm(cfg.d_model, rngs=rngs, dtype=cfg.compute_dtype)
                        if cfg.norm == "pre" else None)
     self.remat = cfg.remat
+    self.remat_policy = cfg.remat_policy
 
   def __call__(self, x, *, decode=False, **kwargs):
     for layer in self.layers:
       if self.remat and not decode:
-        x = nnx.remat(lambda lyr, h: lyr(h, **kwargs))(layer, x)
+        policy = REMAT_POLICIES[self.remat_policy]
+        x = nnx.remat(lambda lyr, h: lyr(h, **kwargs), policy=policy)(layer, x)
       else:
         x = layer(x, decode=decode, **kwargs)
     return self.final_norm(x) if self.final_norm is not None else x

@@ -16,7 +16,7 @@ from absl import logging
 from clu import parameter_overview
 from etils import epath
 
-from synth.config import validate_config
+from synth.config import parse_profile_steps, validate_config
 from synth.data.tasks import get_data
 from synth.eval.evaluate import (Evaluator, append_result, config_hash, global_batch, result_row,
                                  write_samples)
@@ -59,6 +59,56 @@ class _Preemption:
   def restore(self):
     if self._installed and self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
+
+
+class _StepProfiler:
+  """Traces the train steps START <= step < STOP (train.profile_steps) with jax.profiler.
+
+  The trace goes to <workdir>/profile (TensorBoard's layout: profile/plugins/profile/<time>/
+  <host>.xplane.pb), so `tensorboard --logdir <workdir>` or `xprof --logdir <workdir>/profile`
+  shows it. jax.profiler traces one process (its host and local devices); only process 0 traces,
+  because every process runs the same SPMD program in lock step, so one host's steps show the
+  work, and traces from every host would multiply the files written for little. It starts before
+  the data of the first traced step is read (data waits show up), and stops once the last traced
+  step's results are ready, so the trace holds its device work. The window ends at num_steps at
+  the latest; a run stopped inside it (preemption, an error) stops the trace on its way out, and
+  a resumed run traces what is left of it.
+  """
+
+  def __init__(self, window: tuple[int, int] | None, workdir: str, num_steps: int):
+    # The last traced step is at most num_steps: the final eval and checkpoint stay out of it.
+    self.window = ((window[0], min(window[1], num_steps + 1))
+                   if window and jax.process_index() == 0 else None)
+    self.log_dir = str(epath.Path(workdir) / "profile")
+    self.first = self.last = None  # the traced steps so far, while a trace is running
+
+  def before(self, step: int) -> None:
+    """Called before step `step` (numbered from 1) reads its batch."""
+    if self.window and self.first is None and self.window[0] <= step < self.window[1]:
+      jax.profiler.start_trace(self.log_dir)
+      self.first = self.last = step
+
+  def after(self, step: int, outputs) -> None:
+    """Called with step `step`'s (not yet fetched) outputs; stops after the window's last step."""
+    if self.first is not None:
+      self.last = step
+      if step + 1 >= self.window[1]:
+        self.stop(outputs)
+
+  def stop(self, outputs=None) -> None:
+    """Ends a running trace, if any; a failure to write it is logged, never fatal to the run."""
+    if self.first is None:
+      return
+    first, self.first = self.first, None
+    try:
+      jax.block_until_ready(outputs)
+      jax.profiler.stop_trace()
+    except Exception as e:  # A trace is diagnostics: training goes on without it.
+      logging.warning("could not write the profiler trace of steps %d-%d: %s", first, self.last,
+                      e)
+      return
+    say("profiler trace of steps %d-%d in %s (view: xprof --logdir %s, or tensorboard with "
+        "xprof installed)", first, self.last, self.log_dir, self.log_dir)
 
 
 def write_config(config, workdir: str):
@@ -169,6 +219,8 @@ def train(config, workdir: str, devices=None) -> dict:
   pending = None  # (step, metrics) of the step in flight
   window = {"start": time.time(), "tokens": 0.0, "steps": 0, "data_wait": 0.0}
   last_saved = latest
+  profiler = _StepProfiler(parse_profile_steps(config.train.get("profile_steps", "")), workdir,
+                           num_steps)
 
   def finish(step, metrics):
     """Host-side handling of step `step`'s metrics: NaN check, accounting, logging."""
@@ -192,6 +244,7 @@ def train(config, workdir: str, devices=None) -> dict:
   try:
     step = start_step
     while step < num_steps:
+      profiler.before(step + 1)
       t0 = time.time()
       batch = global_batch(next(train_iter), data_sharding)
       window["data_wait"] += time.time() - t0
@@ -200,6 +253,7 @@ def train(config, workdir: str, devices=None) -> dict:
         finish(*pending)
       step += 1
       pending = (step, metrics)
+      profiler.after(step, metrics)
 
       is_last = step == num_steps
       do_eval = is_last or (config.train.eval_every and step % config.train.eval_every == 0)
@@ -221,6 +275,7 @@ def train(config, workdir: str, devices=None) -> dict:
     if pending is not None:
       finish(*pending)
   finally:
+    profiler.stop()  # the loop ended inside the trace window: preemption or an error
     preemption.restore()
     checkpoints.wait()
     checkpoints.close()
