@@ -38,9 +38,9 @@ _INPUT = flags.DEFINE_string("input", None, "decode: a text file, one input per 
 _OUTPUT = flags.DEFINE_string("output", None, "decode: where to write outputs (default stdout).")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
   print(f"synth: error: {message}", file=sys.stderr)
-  sys.exit(2)
+  sys.exit(code)
 
 
 def main(argv):
@@ -74,12 +74,25 @@ def main(argv):
   from synth.parallel.distributed import maybe_initialize_distributed
   maybe_initialize_distributed()
   if command == "train":
-    from synth.train.trainer import train
-    train(config, _WORKDIR.value)
+    _train(config)
   elif command == "eval":
     _eval(config)
   else:
     _decode(config)
+
+
+def _train(config):
+  """Runs the trainer; the failures a user can act on are one line, not a traceback."""
+  from synth.data.offline.sources import NotPreparedError
+  from synth.data.tfds_tasks import DatasetNotPreparedError
+  from synth.train.checkpoints import CheckpointError
+  from synth.train.trainer import NonFiniteLossError, train
+  try:
+    train(config, _WORKDIR.value)
+  except (CheckpointError, DatasetNotPreparedError, NotPreparedError) as e:
+    _fail(str(e).splitlines()[0])
+  except NonFiniteLossError as e:  # not a usage error: the run diverged
+    _fail(str(e).splitlines()[0], code=1)
 
 
 def _eval(config):

@@ -179,6 +179,45 @@ def test_config_errors_are_one_line_and_touch_nothing(tmp_path, args, message):
   assert not workdir.exists()
 
 
+def test_missing_dataset_is_one_line(tmp_path):
+  result = run_synth("train", "--config=configs/offline_ende.py", f"--workdir={tmp_path / 'w'}",
+                     f"--config.data.data_dir={tmp_path / 'no_data'}", timeout=120)
+  assert result.returncode == 2, result.stderr
+  assert "Traceback" not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith("synth: error: offline corpus 'ende'") and "synth data prepare" in last
+
+
+def test_resume_on_another_process_count(vocab, tmp_path):
+  """The data positions of 2 processes cannot resume 1: a clear error that restores nothing,
+  unless train.reset_data_on_resume restores the model and restarts the data."""
+  workdir = str(tmp_path / "run")
+  trainer.train(tiny_config(vocab, **{"train.num_steps": 4, "train.eval_every": 0}), workdir)
+  data_dir = os.path.join(workdir, "checkpoints", "4", "data")
+  os.rename(os.path.join(data_dir, "process_0-of-1.json"),
+            os.path.join(data_dir, "process_0-of-2.json"))
+  with open(os.path.join(data_dir, "process_0-of-2.json")) as f:
+    position = f.read()
+  with open(os.path.join(data_dir, "process_1-of-2.json"), "w") as f:
+    f.write(position)
+  saved = final_params(tiny_config(vocab), workdir)["params"]
+  config = tiny_config(vocab, **{"train.num_steps": 6, "train.eval_every": 0})
+  with pytest.raises(ckpt.CheckpointError, match="data positions of 2 processes, but 1 are "
+                                                 "running.*reset_data_on_resume"):
+    trainer.train(config, workdir)
+  assert ckpt.Checkpoints(workdir).all_steps() == [4]
+
+  config.train.reset_data_on_resume = True
+  trainer.train(config, workdir)
+  assert ckpt.Checkpoints(workdir).all_steps() == [4, 6]
+  steps = [r["step"] for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "loss" in r]
+  assert steps == [1, 2, 3, 4, 5, 6]  # resumed at step 5 from the restored model
+  resumed = final_params(config, workdir)["params"]
+  moved = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))),
+                       saved, resumed)
+  assert max(jax.tree.leaves(moved)) > 0  # it trained on from step 4
+
+
 def _wait_for(predicate, timeout_s: float, proc):
   deadline = time.time() + timeout_s
   while time.time() < deadline:

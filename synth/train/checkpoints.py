@@ -56,11 +56,29 @@ class Checkpoints:
         DATA: grain.checkpoint.CheckpointSave(data_iterator),
     }), metrics=metrics, force=True)
 
+  def saved_process_count(self, step: int) -> int | None:
+    """How many processes saved the data positions of `step` (grain writes one
+    process_<i>-of-<n>.json per process); None if the step has no data item."""
+    names = [p.name for p in (self.directory / str(step) / DATA).glob("process_*-of-*.json")]
+    counts = {int(n.rsplit("-of-", 1)[1].removesuffix(".json")) for n in names}
+    return max(counts) if counts else None
+
   def restore(self, step: int, abstract_state, data_iterator=None):
     """Restores the state into the shardings of `abstract_state` (any mesh) and, if given, the
-    iterator position in place. Returns the state."""
+    iterator position in place. Returns the state.
+
+    The state restores onto any number of processes, the iterator positions only onto as many
+    processes as saved them (each process reads its own shard of the data).
+    """
     items = {STATE: ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
+      saved = self.saved_process_count(step)
+      if saved is not None and saved != jax.process_count():
+        raise CheckpointError(
+            f"checkpoint step {step} in {self.directory} holds the data positions of {saved} "
+            f"processes, but {jax.process_count()} are running: resume on {saved} processes, or "
+            f"set train.reset_data_on_resume=True to restore the model and optimizer and restart "
+            f"the input pipeline from its beginning")
       items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
     try:
       restored = self.manager.restore(step, args=ocp.args.Composite(**items))

@@ -170,8 +170,12 @@ def train(config, workdir: str, devices=None) -> dict:
                                  best_mode=config.train.best_mode)
   latest = checkpoints.latest_step()
   if latest is not None:
-    say("resuming from checkpoint step %d in %s", latest, workdir)
-    state = checkpoints.restore(latest, layout.abstract_state, train_iter)
+    reset_data = bool(config.train.get("reset_data_on_resume", False))
+    say("resuming from checkpoint step %d in %s%s", latest, workdir,
+        " (input pipeline restarted from its beginning: train.reset_data_on_resume)"
+        if reset_data else "")
+    state = checkpoints.restore(latest, layout.abstract_state,
+                                None if reset_data else train_iter)
     rngs = init_rngs(layout, model_cfg, config.seed)
   else:
     state, rngs = init_state(layout, model_cfg, tx, config.seed)
