@@ -205,6 +205,9 @@ def test_dry_run_prints_commands_and_status(tmp_path):
   assert f"# lm_python_docs/random/seed0: partial at step 100/{n}" in text
   assert f"# lm_python_docs/fixed_random/seed0: finished at step {n}/{n}" in text
   assert sum(line.startswith(sys.executable) and " train " in line for line in lines) == 3
+  evals = [line for line in lines if line.startswith(sys.executable) and " eval " in line]
+  assert len(evals) == 3 and all(line.endswith("# if training did not record it")
+                                 for line in evals)
   assert not os.path.exists(plans[0].run.workdir)  # a dry run writes nothing
 
 

@@ -90,7 +90,9 @@ def _print_local(plans: list[RunPlan], say) -> list[local.Outcome]:
       if not status.startswith("trained"):
         say(shlex.join(synth_args(p.train)))
       for argv in p.evals:
-        say(shlex.join(synth_args(argv)))
+        # Training records its final validation eval; a sweep runs this only if it is missing.
+        note = "  # if training did not record it" if argv[-1] == "--split=validation" else ""
+        say(shlex.join(synth_args(argv)) + note)
     outcomes.append(local.Outcome(p.run.name, p.run.workdir, "planned", status))
   return outcomes
 
