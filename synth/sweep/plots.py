@@ -1,8 +1,10 @@
-"""PNG plots of a results table (synth.sweep.table): training loss curves per task and one bar chart per column.
+"""PNG plots of a results table (synth.sweep.table): training loss curves per task and one bar
+chart per column.
 
 Drawn with matplotlib's Agg backend (files only, no display needed). Loss curves average the
-seeds at the steps they share; bars show the mean over seeds with a ±std error bar and the
-paper's number as a black marker where the paper has one.
+seeds at the steps they share; bars show the mean over seeds with a ±std error bar, each seed as a
+dot, on an axis zoomed to the values (not from 0), and the paper's number as a black marker where
+the paper has one.
 """
 import os
 import re
@@ -74,15 +76,19 @@ def draw_bars(table, out_dir: str) -> list[str]:
       continue
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(variants) + 2), 4.5))
     xs = range(len(variants))
-    ax.bar(xs, [c.mean if c.mean is not None else 0.0 for c in cells],
-           yerr=[c.std or 0.0 for c in cells], capsize=3, color="tab:blue", alpha=0.8,
-           label="ours (mean ± std)")
+    bottom, top = _value_range(cells)
+    ax.bar(xs, [(c.mean if c.mean is not None else bottom) - bottom for c in cells],
+           bottom=bottom, yerr=[c.std or 0.0 for c in cells], capsize=3, color="tab:blue",
+           alpha=0.8, label="ours (mean ± std)")
+    seeds = [(x, v) for x, c in zip(xs, cells) for v in c.present]
+    ax.plot([x for x, _ in seeds], [v for _, v in seeds], "k.", markersize=4, label="each seed")
     papers = [(x, c.paper) for x, c in zip(xs, cells) if c.paper is not None]
     if papers:
       ax.plot([x for x, _ in papers], [p for _, p in papers], "kx", markersize=9, label="paper")
     for x, c in zip(xs, cells):
       if c.mean is None:
-        ax.text(x, 0, "missing", rotation=90, ha="center", va="bottom", fontsize=7)
+        ax.text(x, bottom, "missing", rotation=90, ha="center", va="bottom", fontsize=7)
+    ax.set_ylim(bottom, top)
     ax.set_xticks(list(xs), [experiment.label(v) for v in variants], rotation=35, ha="right",
                   fontsize=8)
     ax.set(ylabel=column.name, title=f"{experiment.name}: {column.name} "
@@ -95,6 +101,16 @@ def draw_bars(table, out_dir: str) -> list[str]:
     plt.close(fig)
     paths.append(path)
   return paths
+
+
+def _value_range(cells) -> tuple[float, float]:
+  """The y range of a bar chart: every seed, mean ± std and paper value, with a margin. Bars start
+  at its bottom, not at 0: variants often differ by a few percent, which bars from 0 hide."""
+  values = [v for c in cells for v in c.present] + [c.paper for c in cells if c.paper is not None]
+  values += [c.mean + s * (c.std or 0.0) for c in cells if c.mean is not None for s in (-1, 1)]
+  lo, hi = min(values), max(values)
+  pad = 0.15 * (hi - lo) or 0.05 * abs(hi) or 1.0
+  return lo - pad, hi + pad
 
 
 def draw_all(table, root: str, out_dir: str) -> list[str]:
