@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from synth.sweep import api, grid, local, status
-from synth.sweep.spec import load_experiment
+from synth.sweep import api, grid, local, status, table
+from synth.sweep.spec import Metric, load_experiment
 from train_helpers import REPO, tiny_config
 
 EXPERIMENTS = os.path.join(REPO, "experiments")
@@ -116,13 +116,32 @@ def test_commands_run_without_a_shell(tmp_path, monkeypatch):
 # Skip finished runs, resume unfinished ones (runs faked by writing their files).
 # --------------------------------------------------------------------------------------------------
 
-def fake_run(workdir, checkpoints=(), evals=()):
+def fake_run(workdir, checkpoints=(), evals=(), source="eval", loss=1.0):
   for step in checkpoints:
     os.makedirs(os.path.join(workdir, "checkpoints", str(step)), exist_ok=True)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "eval_results.jsonl"), "a") as f:
     for step, split in evals:
-      f.write(json.dumps({"step": step, "split": split, "loss": 1.0}) + "\n")
+      f.write(json.dumps({"step": step, "split": split, "loss": loss, "source": source}) + "\n")
+
+
+def test_best_checkpoint_tasks_need_synth_eval_not_the_trainers_row(tmp_path):
+  """The trainer's final row is for its last step: it finishes a 'latest' task, never a 'best'
+  one, and a best-checkpoint table cell never reads it."""
+  (plan,) = [p for p in api.plans_for(experiment_path("glue_superglue"), str(tmp_path),
+                                      "task=glue_rte,variant=vanilla,seed=0")
+             if p.run.task.name == "glue_rte"]  # not its pre-training parent
+  assert plan.run.task.checkpoint == "best"
+  n, wd = plan.num_steps, plan.run.workdir
+  fake_run(wd, checkpoints=[n // 2, n], evals=[(n, "validation")], source="train", loss=2.0)
+  assert status.missing_evals(plan) == ["validation"]
+  assert status.run_status(plan) == (status.Status.TRAINED, n)
+  metric = Metric("loss", "loss", higher_is_better=False)
+  assert table.eval_value(wd, metric, "best") is None
+  assert table.eval_value(wd, metric, "latest") == 2.0
+  fake_run(wd, evals=[(n // 2, "validation")], loss=1.5)  # synth eval --checkpoint=best
+  assert status.missing_evals(plan) == [] and status.run_status(plan)[0] is status.Status.FINISHED
+  assert table.eval_value(wd, metric, "best") == 1.5
 
 
 LM_ONLY = "task=lm_python_docs,seed=0,variant=vanilla,variant=random,variant=dense," \

@@ -246,9 +246,13 @@ def write_samples(workdir: str, step: int, split: str, samples: list[dict], writ
         "    " + b.replace("\n", "\n    ") for b in blocks)})
 
 
-def result_row(step: int, split: str, metrics: dict, fingerprint: str) -> dict:
-  """One eval_results.jsonl row: what `synth eval` and the trainer's final evaluation record."""
+def result_row(step: int, split: str, metrics: dict, fingerprint: str,
+               source: str = "eval") -> dict:
+  """One eval_results.jsonl row: what `synth eval` (source 'eval') and the trainer's final
+  evaluation (source 'train') record. A table that scores a run's best checkpoint reads only
+  'eval' rows: the trainer's row is for its last step, whichever is best."""
   return {"step": int(step), "split": split, **metrics, "config_hash": fingerprint,
+          "source": source,
           "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 

@@ -91,7 +91,8 @@ def _print_local(plans: list[RunPlan], say) -> list[local.Outcome]:
         say(shlex.join(synth_args(p.train)))
       for argv in p.evals:
         # Training records its final validation eval; a sweep runs this only if it is missing.
-        note = "  # if training did not record it" if argv[-1] == "--split=validation" else ""
+        note = ("  # if training did not record it" if argv[-1] == "--split=validation"
+                and p.run.task.checkpoint == "latest" else "")
         say(shlex.join(synth_args(argv)) + note)
     outcomes.append(local.Outcome(p.run.name, p.run.workdir, "planned", status))
   return outcomes

@@ -52,10 +52,13 @@ def run_status(plan: RunPlan) -> tuple[Status, int | None]:
 
 def missing_evals(plan: RunPlan, steps: list[int] | None = None) -> list[str]:
   """The splits the table reads that eval_results.jsonl has no row for at the checkpoint the
-  task scores (the last one for 'latest', any kept one for 'best')."""
+  task scores: the last one for 'latest' (the trainer's own final row counts), any kept one for
+  'best' (from `synth eval --checkpoint=best` only: the trainer's row is for its last step)."""
   steps = checkpoint_steps(plan.run.workdir) if steps is None else steps
   if not steps:
     return list(plan.run.task.eval_splits)
-  wanted = {steps[-1]} if plan.run.task.checkpoint == "latest" else set(steps)
-  scored = {r.get("split") for r in eval_rows(plan.run.workdir) if r.get("step") in wanted}
+  latest = plan.run.task.checkpoint == "latest"
+  wanted = {steps[-1]} if latest else set(steps)
+  scored = {r.get("split") for r in eval_rows(plan.run.workdir) if r.get("step") in wanted
+            and (latest or r.get("source") != "train")}
   return [split for split in plan.run.task.eval_splits if split not in scored]

@@ -57,10 +57,12 @@ class Table:
   cells: dict[tuple[str, str], Cell]            # (variant, column) -> cell
 
 
-def eval_value(workdir: str, metric: Metric) -> float | None:
+def eval_value(workdir: str, metric: Metric, checkpoint: str = "latest") -> float | None:
   """The metric from a run's eval_results.jsonl: for each (split, key) the last row that has it,
-  averaged; None if any is missing."""
-  rows = eval_rows(workdir)
+  averaged; None if any is missing. For a task scored at its best checkpoint, the trainer's own
+  row (its last step) does not count."""
+  rows = [r for r in eval_rows(workdir)
+          if checkpoint == "latest" or r.get("source") != "train"]
   values = []
   for split in metric.splits:
     for key in metric.keys:
@@ -108,7 +110,8 @@ def collect(experiment: Experiment, root: str) -> Table:
         values = []
         for seed in experiment.seeds:
           run = runs[(task.name, variant, seed)]
-          values.append(read(run.workdir, metric))
+          values.append(read(run.workdir, metric, task.checkpoint) if metric.source == "eval"
+                        else read(run.workdir, metric))
         cells[(variant, metric.column)] = Cell(values, *_paper(metric.paper, variant))
   for average in experiment.averages:
     columns.append(Column(average.column, average.higher_is_better, average.digits, None))

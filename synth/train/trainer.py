@@ -85,7 +85,12 @@ class _StepProfiler:
   def before(self, step: int) -> None:
     """Called before step `step` (numbered from 1) reads its batch."""
     if self.window and self.first is None and self.window[0] <= step < self.window[1]:
-      jax.profiler.start_trace(self.log_dir)
+      try:
+        jax.profiler.start_trace(self.log_dir)
+      except Exception as e:  # A trace is diagnostics: training goes on without it.
+        logging.warning("could not start the profiler trace at step %d: %s", step, e)
+        self.window = None
+        return
       self.first = self.last = step
 
   def after(self, step: int, outputs) -> None:
@@ -146,7 +151,6 @@ def train(config, workdir: str, devices=None) -> dict:
   validate_config(config)
   model_cfg = ModelConfig.from_config(config.model)
   epath.Path(workdir).mkdir(parents=True, exist_ok=True)
-  write_config(config, workdir)
   mesh = make_mesh(config.mesh, devices)
   rules = tuple(tuple(r) for r in config.mesh.rules)
   data_sharding = batch_sharding(mesh, rules)
@@ -170,7 +174,9 @@ def train(config, workdir: str, devices=None) -> dict:
                                  best_mode=config.train.best_mode)
   latest = checkpoints.latest_step()
   if latest is not None:
-    reset_data = bool(config.train.get("reset_data_on_resume", False))
+    # Saved data positions apply only to as many processes as saved them.
+    reset_data = (bool(config.train.get("reset_data_on_resume", False))
+                  and checkpoints.saved_process_count(latest) not in (None, jax.process_count()))
     say("resuming from checkpoint step %d in %s%s", latest, workdir,
         " (input pipeline restarted from its beginning: train.reset_data_on_resume)"
         if reset_data else "")
@@ -183,6 +189,8 @@ def train(config, workdir: str, devices=None) -> dict:
       params = ckpt.restore_params(config.init_from, layout.abstract_state["params"])
       state = {**state, "params": params}
       say("initialised params from %s", config.init_from)
+  # Written once the state is restored: a failed resume leaves the run's config.json as it was.
+  write_config(config, workdir)
   start_step = int(state["step"])
   say("model: %s '%s', %s trainable parameters%s", model_cfg.kind, model_cfg.variant,
       f"{parameter_overview.count_parameters(state['params']):,}",
@@ -203,7 +211,8 @@ def train(config, workdir: str, devices=None) -> dict:
       # The same row `synth eval` would write for this checkpoint, so sweeps need no eval process.
       metrics, samples = evaluator.evaluate(state, rngs, "validation")
       write_samples(workdir, step, "validation", samples, reporter.writer)
-      append_result(workdir, result_row(step, "validation", metrics, config_hash(config)))
+      append_result(workdir, result_row(step, "validation", metrics, config_hash(config),
+                                        source="train"))
     else:
       metrics = evaluator.losses(state, rngs, "validation", config.train.eval_steps)
     reporter.write(step, {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
