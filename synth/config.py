@@ -158,9 +158,10 @@ def base_config() -> ml_collections.ConfigDict:
   t.checkpoint_every = 500
   t.keep = 3
   t.keep_best = 1
-  # Resume only the model and optimizer, restarting the input pipeline from its beginning. For a
-  # run resumed on a different number of processes, whose saved per-process data positions cannot
-  # apply; the examples already seen are seen again.
+  # When a run resumes on a different number of processes than saved its checkpoint (whose
+  # per-process data positions then cannot apply), restore only the model and optimizer and
+  # restart the input pipeline from its beginning, seeing early examples again. No effect when
+  # the process count is unchanged.
   t.reset_data_on_resume = False
   # Eval metric that ranks checkpoints for keep_best, and whether lower is better.
   t.best_metric = "loss"

@@ -35,8 +35,12 @@ def append_jsonl(path, rows: Iterable[dict]) -> None:
   appending to the same remote file at once can lose a row (one writer per file, as here)."""
   lines = "".join(json.dumps(row) + "\n" for row in rows)
   if not is_remote(path):
-    with open(path, "a") as f:
-      f.write(lines)
+    with open(path, "a+b") as f:
+      if f.tell() > 0:  # append mode starts at the end
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b"\n":
+          lines = "\n" + lines  # a torn last line (read_jsonl drops it) must not swallow this row
+      f.write(lines.encode())
     return
   path = epath.Path(path)
   old = path.read_text() if path.exists() else ""

@@ -74,7 +74,7 @@ def test_append_jsonl_remote_keeps_rows_in_order(gcs):
 
 def test_append_jsonl_local_appends_bytes_unchanged(tmp_path):
   path = tmp_path / "eval_results.jsonl"
-  path.write_text('{"step": 1}\n')
+  run_files.append_jsonl(str(path), [{"step": 1}])  # creates the file
   run_files.append_jsonl(str(path), [{"step": 2, "split": "test"}])
   assert path.read_text() == '{"step": 1}\n{"step": 2, "split": "test"}\n'
 
@@ -84,7 +84,9 @@ def test_read_jsonl_skips_torn_last_line(tmp_path, gcs):
   local.write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "lo')
   assert run_files.read_jsonl(local) == [{"step": 1}, {"step": 2}]
   assert run_files.read_jsonl(tmp_path / "missing.jsonl") == []
-  # Remotely, a row appended after a torn line survives (the torn line alone is dropped).
+  # A row appended after a torn line survives, locally and remotely (the torn line is dropped).
+  run_files.append_jsonl(local, [{"step": 4}])
+  assert run_files.read_jsonl(local) == [{"step": 1}, {"step": 2}, {"step": 4}]
   (gcs / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2, "lo')
   run_files.append_jsonl("gs://bucket/metrics.jsonl", [{"step": 3}])
   assert run_files.read_jsonl("gs://bucket/metrics.jsonl") == [{"step": 1}, {"step": 3}]
@@ -151,8 +153,10 @@ def test_sweep_log_of_a_remote_workdir(gcs, tmp_path):
   from synth.sweep import local
   log = "gs://bucket/sweep/run/sweep.log"
   for word in ("first", "second"):
-    code = local.run_logged([sys.executable, "-c", f"print('{word} output')"], log,
+    code = local.run_logged([sys.executable, "-c", f"print('{word} output', flush=True); "
+                             "import sys; sys.stdout.buffer.write(bytes([255, 10]))"], log,
                             cwd=str(tmp_path))
     assert code == 0
-  text = (gcs / "sweep" / "run" / "sweep.log").read_text()
-  assert text.count("=== ") == 2 and text.index("first output") < text.index("second output")
+  data = (gcs / "sweep" / "run" / "sweep.log").read_bytes()  # not UTF-8: kept as bytes
+  assert data.count(b"=== ") == 2 and data.index(b"first output") < data.index(b"second output")
+  assert data.count(bytes([255])) == 2

@@ -2,9 +2,9 @@
 
 Every command is a subprocess with an argument list (no shell). Output goes to
 <workdir>/sweep.log (local or gs://), one header line per command, so the console shows one line
-per run event while the full logs stay with the run. A run starts only after its parent (the run it fine-tunes
-from) has finished; a failed parent skips its children. Runs sharing a vocabulary that does not
-exist yet wait for the first of them, which trains it.
+per run event while the full logs stay with the run. A run starts only after its parent (the run
+it fine-tunes from) has finished; a failed parent skips its children. Runs sharing a vocabulary
+that does not exist yet wait for the first of them, which trains it.
 """
 import concurrent.futures
 import dataclasses
@@ -39,23 +39,24 @@ def run_logged(argv: list[str], log_path: str, cwd: str, env: dict | None = None
   """Runs `argv` (a list: no shell), appending its output to `log_path`; returns the exit code.
 
   A subprocess can only write to a local file, so for a gs:// workdir the output goes to a local
-  temporary file first and is appended to the remote log when the command ends.
+  temporary file first and is appended to the remote log when the command ends (a sweep killed
+  meanwhile loses that command's log; the run's own files are unaffected).
   """
-  header = f"\n=== {_stamp()} $ {shlex.join(argv)}\n"
-  if is_remote(log_path):
-    with tempfile.TemporaryFile("w+") as log:
+  header = f"\n=== {_stamp()} $ {shlex.join(argv)}\n".encode()
+  if is_remote(log_path):  # bytes throughout: a command may print anything
+    with tempfile.TemporaryFile("w+b") as log:
       code = _run_into(argv, log, header, cwd, env)
       log.seek(0)
       path = epath.Path(log_path)
-      old = path.read_text() if path.exists() else ""
-      path.write_text(old + log.read())  # cloud objects cannot be appended to
+      old = path.read_bytes() if path.exists() else b""
+      path.write_bytes(old + log.read())  # cloud objects cannot be appended to
     return code
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
-  with open(log_path, "a") as log:
+  with open(log_path, "ab") as log:
     return _run_into(argv, log, header, cwd, env)
 
 
-def _run_into(argv, log, header: str, cwd: str, env) -> int:
+def _run_into(argv, log, header: bytes, cwd: str, env) -> int:
   log.write(header)
   log.flush()
   return subprocess.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
