@@ -20,3 +20,18 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 import jax  # noqa: E402  (must come after the flags above)
 
 jax.config.update("jax_enable_x64", False)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def vocab(tmp_path_factory):
+  """The tiny LM's 500-piece vocabulary (train_helpers.tiny_config), trained once per session
+  (per xdist worker) for every trainer test that runs the embedded corpus."""
+  from synth.data.tasks import get_lm_data
+  from train_helpers import tiny_config
+  path = str(tmp_path_factory.mktemp("vocab") / "spm_500.model")
+  get_lm_data(tiny_config(path), str(tmp_path_factory.mktemp("unused")), process_index=0,
+              process_count=1)
+  return path

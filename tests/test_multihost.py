@@ -28,15 +28,6 @@ from train_helpers import REPO, config_flags, synth_command, tiny_config
 TIMEOUT_S = 240
 
 
-@pytest.fixture(scope="module")
-def vocab(tmp_path_factory):
-  from synth.data.tasks import get_lm_data
-  path = str(tmp_path_factory.mktemp("vocab") / "spm_500.model")
-  get_lm_data(tiny_config(path), str(tmp_path_factory.mktemp("unused")), process_index=0,
-              process_count=1)
-  return path
-
-
 def free_port() -> int:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))

@@ -13,17 +13,7 @@ import pytest
 from synth.bench import main as bench_main
 from synth.config import ConfigError, parse_profile_steps, validate_config
 from synth.train import trainer
-from train_helpers import tiny_config
-
-
-@pytest.fixture(scope="module")
-def vocab(tmp_path_factory):
-  """A 500-piece vocabulary trained once for every run in this module."""
-  from synth.data.tasks import get_lm_data
-  path = str(tmp_path_factory.mktemp("vocab") / "spm_500.model")
-  get_lm_data(tiny_config(path), str(tmp_path_factory.mktemp("unused")), process_index=0,
-              process_count=1)
-  return path
+from train_helpers import SimulatedCrash, crash_at_step, tiny_config
 
 
 def traces(log_dir) -> list[str]:
@@ -47,27 +37,11 @@ def test_trainer_traces_its_window_clipped_to_num_steps(vocab, tmp_path, capsys)
   assert "profiler trace of steps 3-4" in capsys.readouterr().out
 
 
-class _Crash(RuntimeError):
-  pass
-
-
 def test_trainer_stops_the_trace_when_the_loop_fails(vocab, tmp_path, monkeypatch):
-  real_make_train_step = trainer.make_train_step
-
-  def crashing_make_train_step(*args, **kwargs):
-    step_fn, calls = real_make_train_step(*args, **kwargs), []
-
-    def step(*a):
-      calls.append(1)
-      if len(calls) == 3:
-        raise _Crash("simulated crash")
-      return step_fn(*a)
-    return step
-
-  monkeypatch.setattr(trainer, "make_train_step", crashing_make_train_step)
+  crash_at_step(monkeypatch, 3)
   workdir = str(tmp_path / "crash")
   config = tiny_config(vocab, **{"train.profile_steps": "2:6"})
-  with pytest.raises(_Crash):
+  with pytest.raises(SimulatedCrash):
     trainer.train(config, workdir)
   assert_one_trace(os.path.join(workdir, "profile"))
   # No trace is left running: a new one starts.

@@ -16,18 +16,8 @@ import pytest
 
 from synth.train import checkpoints as ckpt
 from synth.train import trainer
-from train_helpers import (REPO, config_flags, run_synth, synth_command, synth_env,
-                                 tiny_config)
-
-
-@pytest.fixture(scope="module")
-def vocab(tmp_path_factory):
-  """A 500-piece vocabulary trained once for every run in this module."""
-  from synth.data.tasks import get_lm_data
-  path = str(tmp_path_factory.mktemp("vocab") / "spm_500.model")
-  get_lm_data(tiny_config(path), str(tmp_path_factory.mktemp("unused")), process_index=0,
-              process_count=1)
-  return path
+from train_helpers import (REPO, SimulatedCrash, config_flags, crash_at_step, run_synth,
+                           synth_command, synth_env, tiny_config)
 
 
 def read_jsonl(path):
@@ -46,32 +36,15 @@ def assert_trees_equal(a, b):
   jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)
 
 
-class _Crash(RuntimeError):
-  pass
-
-
 def test_resume_after_crash_is_bitwise_identical(vocab, tmp_path, monkeypatch):
   config = tiny_config(vocab)
   straight, crashed = str(tmp_path / "straight"), str(tmp_path / "crashed")
   trainer.train(config, straight)
 
-  # Crash in step 7 (checkpoint 4 is the last one written).
-  real_make_train_step = trainer.make_train_step
-
-  def crashing_make_train_step(*args, **kwargs):
-    step_fn, calls = real_make_train_step(*args, **kwargs), []
-
-    def step(*a):
-      calls.append(1)
-      if len(calls) == 7:
-        raise _Crash("simulated crash")
-      return step_fn(*a)
-    return step
-
-  monkeypatch.setattr(trainer, "make_train_step", crashing_make_train_step)
-  with pytest.raises(_Crash):
+  crash_at_step(monkeypatch, 7)  # checkpoint 4 is the last one written
+  with pytest.raises(SimulatedCrash):
     trainer.train(config, crashed)
-  monkeypatch.setattr(trainer, "make_train_step", real_make_train_step)
+  monkeypatch.undo()
   assert ckpt.Checkpoints(crashed).all_steps() == [4]
   trainer.train(config, crashed)  # resumes from step 4: params, optimizer, RNG and data position
 

@@ -56,3 +56,26 @@ def synth_env(env_devices: int = 8) -> dict:
   flags = (f"--xla_force_host_platform_device_count={env_devices} "
            "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=0")
   return dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+
+
+class SimulatedCrash(RuntimeError):
+  """What crash_at_step's train step raises."""
+
+
+def crash_at_step(monkeypatch, n: int) -> None:
+  """Makes the n-th call of the trainer's train step raise SimulatedCrash, as a crash mid-run
+  would (undone with the test's monkeypatch)."""
+  from synth.train import trainer
+  real_make_train_step = trainer.make_train_step
+
+  def make_train_step(*args, **kwargs):
+    step_fn, calls = real_make_train_step(*args, **kwargs), []
+
+    def step(*a):
+      calls.append(1)
+      if len(calls) == n:
+        raise SimulatedCrash(f"simulated crash in train step call {n}")
+      return step_fn(*a)
+    return step
+
+  monkeypatch.setattr(trainer, "make_train_step", make_train_step)
