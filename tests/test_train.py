@@ -258,19 +258,25 @@ def test_sigterm_saves_and_exits_cleanly(vocab, tmp_path):
 
 
 def test_readme_main_job_runs_end_to_end(tmp_path):
-  """The README's main-job command, shortened by overrides, on a fresh workdir and vocab."""
+  """The README's main-job command, shortened by overrides, on a fresh workdir and vocab: run as
+  written from a checkout (here tmp_path, with the repository's configs), so its relative
+  --workdir stays relative."""
   with open(os.path.join(REPO, "README.md")) as f:
     readme = f.read()
   command = next(line.strip() for line in readme.splitlines()
                  if line.strip().startswith("synth train --config=configs/lm_python_docs.py"))
   args = command.split()[1:]
-  args = [a for a in args if not a.startswith("--workdir")] + [
-      f"--workdir={tmp_path / 'main'}", "--config.train.num_steps=20",
-      "--config.train.eval_every=20", "--config.train.log_every=5",
-      "--config.data.max_eval_examples=64"]
-  result = run_synth(*args, timeout=600)
+  (workdir,) = [a.split("=", 1)[1] for a in args if a.startswith("--workdir=")]
+  assert not os.path.isabs(workdir)
+  os.symlink(os.path.join(REPO, "configs"), tmp_path / "configs")
+  args += ["--config.train.num_steps=20", "--config.train.eval_every=20",
+           "--config.train.log_every=5", "--config.train.checkpoint_every=10",
+           "--config.data.max_eval_examples=64"]
+  result = run_synth(*args, timeout=600, cwd=str(tmp_path))
   assert result.returncode == 0, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr, result.stderr[-3000:]
   assert "eval at step 20" in result.stdout and "perplexity" in result.stdout
-  rows = read_jsonl(tmp_path / "main" / "metrics.jsonl")
+  assert ckpt.Checkpoints(str(tmp_path / workdir), read_only=True).all_steps() == [10, 20]
+  rows = read_jsonl(tmp_path / workdir / "metrics.jsonl")
   losses = [r["loss"] for r in rows if "loss" in r]
   assert losses[-1] < losses[0] - 0.5  # the loss falls

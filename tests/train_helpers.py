@@ -44,10 +44,10 @@ def synth_command(*args: str) -> list[str]:
   return [sys.executable, "-m", "synth.main", *args]
 
 
-def run_synth(*args: str, timeout: float = 300, env_devices: int = 8):
-  """Runs `python -m synth.main ARGS` in a subprocess with `env_devices` CPU devices."""
+def run_synth(*args: str, timeout: float = 300, env_devices: int = 8, cwd: str = REPO):
+  """Runs `python -m synth.main ARGS` in `cwd` in a subprocess with `env_devices` CPU devices."""
   env = synth_env(env_devices)
-  return subprocess.run(synth_command(*args), cwd=REPO, env=env, capture_output=True, text=True,
+  return subprocess.run(synth_command(*args), cwd=cwd, env=env, capture_output=True, text=True,
                         timeout=timeout)
 
 

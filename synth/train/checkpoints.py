@@ -9,11 +9,15 @@ Retention: the latest `keep` checkpoints, plus the `keep_best` best by an eval m
 saved with metrics compete), so a long run keeps its best model without keeping everything.
 """
 
+import os
+
 import grain
 import jax
 import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers as policies
+
+from synth.run_files import is_remote
 
 STATE, DATA = "state", "data"
 
@@ -37,7 +41,7 @@ class Checkpoints:
         preservation_policy=policies.AnyPreservationPolicy(keep_policies),
         enable_async_checkpointing=async_save and not read_only,
         cleanup_tmp_directories=not read_only, create=not read_only, read_only=read_only)
-    self.directory = epath.Path(workdir) / "checkpoints"
+    self.directory = absolute(epath.Path(workdir) / "checkpoints")
     if read_only and not self.directory.is_dir():
       raise CheckpointError(f"no checkpoint in {self.directory}")
     self.manager = ocp.CheckpointManager(self.directory, options=options,
@@ -98,13 +102,19 @@ class Checkpoints:
     self.manager.close()
 
 
+def absolute(path) -> epath.Path:
+  """`path` made absolute if it is local: Orbax refuses relative checkpoint paths, and only
+  inside its background save thread, after training has moved on (`--workdir=workdirs/run`)."""
+  return epath.Path(path if is_remote(path) else os.path.abspath(path))
+
+
 class CheckpointError(RuntimeError):
   """A checkpoint is missing, incomplete or does not match the model."""
 
 
 def find_state_dir(path: str) -> epath.Path:
   """Resolves `path` (a workdir, its checkpoints dir, or one step dir) to a 'state' item dir."""
-  path = epath.Path(path)
+  path = absolute(path)
   candidates = [path / STATE, path]
   for root in (path / "checkpoints", path):
     if root.is_dir():
