@@ -29,24 +29,31 @@ def write_text_atomic(path, text: str) -> None:
   os.replace(tmp, path)
 
 
-def append_jsonl(path, rows: Iterable[dict]) -> None:
-  """Appends one JSON line per row. Cloud objects cannot be appended to, so remotely this reads
-  the object (if any) and rewrites it whole: fine for these small files, but two processes
-  appending to the same remote file at once can lose a row (one writer per file, as here)."""
-  lines = "".join(json.dumps(row) + "\n" for row in rows)
+def append_bytes(path, data: bytes, *, own_line: bool = False) -> None:
+  """Appends `data` to `path`, creating it if needed. Cloud objects cannot be appended to, so
+  remotely this reads the object (if any) and rewrites it whole: fine for a run's small files,
+  but two processes appending to the same remote file at once can lose data (one writer per
+  file, as here). own_line: if the file ends mid-line (a writer killed while writing it), start
+  `data` on a new line rather than extending the torn one."""
   if not is_remote(path):
     with open(path, "a+b") as f:
-      if f.tell() > 0:  # append mode starts at the end
+      if own_line and f.tell() > 0:  # append mode starts at the end
         f.seek(-1, os.SEEK_END)
         if f.read(1) != b"\n":
-          lines = "\n" + lines  # a torn last line (read_jsonl drops it) must not swallow this row
-      f.write(lines.encode())
+          data = b"\n" + data
+      f.write(data)
     return
   path = epath.Path(path)
-  old = path.read_text() if path.exists() else ""
-  if old and not old.endswith("\n"):
-    old += "\n"  # keep a torn last line (read_jsonl drops it) from swallowing the first new row
-  path.write_text(old + lines)
+  old = path.read_bytes() if path.exists() else b""
+  if own_line and old and not old.endswith(b"\n"):
+    old += b"\n"
+  path.write_bytes(old + data)
+
+
+def append_jsonl(path, rows: Iterable[dict]) -> None:
+  """Appends one JSON line per row; a torn last line (read_jsonl drops it) never swallows the
+  first new row."""
+  append_bytes(path, "".join(json.dumps(row) + "\n" for row in rows).encode(), own_line=True)
 
 
 def read_jsonl(path) -> list[dict]:

@@ -266,6 +266,15 @@ def test_decoder_lm_cached_decoding_matches_forward(variant):
   assert_close(jnp.concatenate(steps, axis=1), full)
 
 
+def encoder_decoder_cached_decode(model, inputs, targets_in):
+  """The decoder's logits for targets_in, one cached step at a time against the encoded inputs."""
+  memory = model.encode(inputs)
+  model.init_cache(BATCH, TGT_LEN)
+  steps = [model.decode(targets_in[:, t:t + 1], memory, key_mask(inputs, None), decode=True)
+           for t in range(TGT_LEN)]
+  return jnp.concatenate(steps, axis=1)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_encoder_decoder_cached_decoding_matches_forward(variant):
   model = random_model(tiny_config("encoder_decoder", variant))
@@ -273,11 +282,7 @@ def test_encoder_decoder_cached_decoding_matches_forward(variant):
   inputs = tokens(3, (BATCH, SRC_LEN)).at[1, 5:].set(0)
   targets_in = tokens(4, (BATCH, TGT_LEN))
   full = model(inputs, targets_in)
-  memory = model.encode(inputs)
-  model.init_cache(BATCH, TGT_LEN)
-  steps = [model.decode(targets_in[:, t:t + 1], memory, key_mask(inputs, None), decode=True)
-           for t in range(TGT_LEN)]
-  assert_close(jnp.concatenate(steps, axis=1), full)
+  assert_close(encoder_decoder_cached_decode(model, inputs, targets_in), full)
 
 
 @pytest.mark.parametrize("kind", ("decoder", "encoder_decoder"))
@@ -290,15 +295,13 @@ def test_cached_decoding_with_other_options(kind):
   if kind == "decoder":
     full = model(targets_in)
     model.init_cache(BATCH, TGT_LEN)
-    steps = [model(targets_in[:, t:t + 1], decode=True) for t in range(TGT_LEN)]
+    cached = jnp.concatenate([model(targets_in[:, t:t + 1], decode=True)
+                              for t in range(TGT_LEN)], axis=1)
   else:
     inputs = tokens(14, (BATCH, SRC_LEN))
     full = model(inputs, targets_in)
-    memory = model.encode(inputs)
-    model.init_cache(BATCH, TGT_LEN)
-    steps = [model.decode(targets_in[:, t:t + 1], memory, key_mask(inputs, None), decode=True)
-             for t in range(TGT_LEN)]
-  assert_close(jnp.concatenate(steps, axis=1), full)
+    cached = encoder_decoder_cached_decode(model, inputs, targets_in)
+  assert_close(cached, full)
 
 
 def test_decode_without_cache_is_a_clear_error():

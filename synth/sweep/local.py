@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from etils import epath
 
-from synth.run_files import is_remote
+from synth.run_files import append_bytes, is_remote
 from synth.sweep.grid import RunPlan, synth_args
 from synth.sweep.status import Status, missing_evals, run_status
 
@@ -47,9 +47,7 @@ def run_logged(argv: list[str], log_path: str, cwd: str, env: dict | None = None
     with tempfile.TemporaryFile("w+b") as log:
       code = _run_into(argv, log, header, cwd, env)
       log.seek(0)
-      path = epath.Path(log_path)
-      old = path.read_bytes() if path.exists() else b""
-      path.write_bytes(old + log.read())  # cloud objects cannot be appended to
+      append_bytes(log_path, log.read())
     return code
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
   with open(log_path, "ab") as log:

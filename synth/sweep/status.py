@@ -33,8 +33,12 @@ def checkpoint_steps(workdir: str) -> list[int]:
   return sorted(steps)
 
 
-def eval_rows(workdir: str) -> list[dict]:
-  return read_jsonl(epath.Path(workdir) / "eval_results.jsonl")
+def eval_rows(workdir: str, checkpoint: str = "latest") -> list[dict]:
+  """The eval_results.jsonl rows that can score a task scored at `checkpoint`: all of them for
+  'latest'; for 'best' only `synth eval` rows, since the trainer's own row (source 'train') is
+  for its last step, whichever is best."""
+  rows = read_jsonl(epath.Path(workdir) / "eval_results.jsonl")
+  return rows if checkpoint == "latest" else [r for r in rows if r.get("source") != "train"]
 
 
 def run_status(plan: RunPlan) -> tuple[Status, int | None]:
@@ -52,13 +56,12 @@ def run_status(plan: RunPlan) -> tuple[Status, int | None]:
 
 def missing_evals(plan: RunPlan, steps: list[int] | None = None) -> list[str]:
   """The splits the table reads that eval_results.jsonl has no row for at the checkpoint the
-  task scores: the last one for 'latest' (the trainer's own final row counts), any kept one for
-  'best' (from `synth eval --checkpoint=best` only: the trainer's row is for its last step)."""
+  task scores: the last one for 'latest', any kept one for 'best' (see eval_rows)."""
   steps = checkpoint_steps(plan.run.workdir) if steps is None else steps
   if not steps:
     return list(plan.run.task.eval_splits)
-  latest = plan.run.task.checkpoint == "latest"
-  wanted = {steps[-1]} if latest else set(steps)
-  scored = {r.get("split") for r in eval_rows(plan.run.workdir) if r.get("step") in wanted
-            and (latest or r.get("source") != "train")}
+  checkpoint = plan.run.task.checkpoint
+  wanted = {steps[-1]} if checkpoint == "latest" else set(steps)
+  scored = {r.get("split") for r in eval_rows(plan.run.workdir, checkpoint)
+            if r.get("step") in wanted}
   return [split for split in plan.run.task.eval_splits if split not in scored]

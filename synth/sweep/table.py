@@ -7,6 +7,7 @@ n column and the plots drawn by synth.sweep.plots.
 """
 import csv
 import dataclasses
+import functools
 import io
 import math
 import os
@@ -61,8 +62,7 @@ def eval_value(workdir: str, metric: Metric, checkpoint: str = "latest") -> floa
   """The metric from a run's eval_results.jsonl: for each (split, key) the last row that has it,
   averaged; None if any is missing. For a task scored at its best checkpoint, the trainer's own
   row (its last step) does not count."""
-  rows = [r for r in eval_rows(workdir)
-          if checkpoint == "latest" or r.get("source") != "train"]
+  rows = eval_rows(workdir, checkpoint)
   values = []
   for split in metric.splits:
     for key in metric.keys:
@@ -105,13 +105,13 @@ def collect(experiment: Experiment, root: str) -> Table:
         rows.append(variant)
     for metric in task.metrics:
       columns.append(Column(metric.column, metric.higher_is_better, metric.digits, task.name))
-      read = eval_value if metric.source == "eval" else train_value
+      read = (functools.partial(eval_value, checkpoint=task.checkpoint)
+              if metric.source == "eval" else train_value)
       for variant in experiment.task_variants(task):
         values = []
         for seed in experiment.seeds:
           run = runs[(task.name, variant, seed)]
-          values.append(read(run.workdir, metric, task.checkpoint) if metric.source == "eval"
-                        else read(run.workdir, metric))
+          values.append(read(run.workdir, metric))
         cells[(variant, metric.column)] = Cell(values, *_paper(metric.paper, variant))
   for average in experiment.averages:
     columns.append(Column(average.column, average.higher_is_better, average.digits, None))
