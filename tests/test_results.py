@@ -25,7 +25,9 @@ EXPERIMENT = textwrap.dedent("""
                        paper={"vanilla": 27.67, "random": None}),)),
             Task("lm", "configs/lm_python_docs.py", metrics=(
                 Metric("ppl", "perplexity", higher_is_better=False, paper={"vanilla": 38.21}),
-                Metric("steps/s", "steps_per_s", source="train"))),
+                Metric("steps/s", "steps_per_s", source="train"),
+                Metric("tok/s", "tokens_per_s", source="train"),
+                Metric("wall", "wall_s", source="train"))),
             Task("cls", "configs/offline_sentiment.py", variants=("vanilla", "random"),
                  metrics=(Metric("acc", ("accuracy", "f1"), split=("a", "b")),)),
         ),
@@ -62,9 +64,16 @@ def toy(tmp_path):
       write_rows(wd("lm"), "eval_results.jsonl",
                  [{"step": 20, "split": "validation", "perplexity": PPL[variant][seed]}])
       write_rows(wd("lm"), "metrics.jsonl",
-                 [{"step": s, "loss": 5.0 - s / 10 - seed / 100, "step_time_s": t}
+                 [{"step": s, "loss": 5.0 - s / 10 - seed / 100, "step_time_s": t,
+                   "tokens_per_s": 1000.0 / t}
                   for s, t in ((5, 3.0), (10, 0.5), (15, 0.25), (20, 0.25))]
-                 + [{"step": 20, "eval/loss": 3.0}])
+                 + [{"step": 10, "eval/loss": 3.5 + seed / 10}, {"step": 20, "eval/loss": 3.0}])
+      write_rows(wd("lm"), "sweep_times.jsonl",
+                 [{"command": "train", "wall_s": 100.0 + seed, "exit": 0},
+                  {"command": "eval", "wall_s": 20.0, "exit": 0}])
+      os.makedirs(os.path.join(wd("lm"), "checkpoints", "20"))
+      with open(os.path.join(wd("lm"), "config.json"), "w") as f:
+        json.dump({"train": {"num_steps": 20}}, f)
       if variant in ACC:
         acc, f1 = ACC[variant][seed]
         write_rows(wd("cls"), "eval_results.jsonl",
@@ -85,6 +94,9 @@ def test_collect_means_stds_missing_and_averages(toy):
   assert ("dense", "acc") not in table.cells  # the task does not run dense
   # steps/s: 1 / median step time after the first (compile) window.
   assert table.cells[("vanilla", "steps/s")].values == [4.0, 4.0, 4.0]
+  # tokens/s: the median window after the first; wall: the sweep commands added up.
+  assert table.cells[("vanilla", "tok/s")].values == [4000.0] * 3
+  assert table.cells[("vanilla", "wall")].values == [120.0, 121.0, 122.0]
   # The average is taken seed by seed, only where every part exists.
   avg = table.cells[("vanilla", "avg")].values
   assert avg == [pytest.approx(56.0), pytest.approx(57.5), pytest.approx(59.0)]
@@ -99,8 +111,8 @@ def test_markdown_and_csv_layout(toy):
   lines = text.splitlines()
   assert lines[0] == "## Toy table"
   header = next(line for line in lines if line.startswith("| Model"))
-  assert header == ("| Model | BLEU ↑ | paper | ppl ↓ | paper | steps/s ↑ | paper | acc ↑ | "
-                    "paper | avg ↑ | paper |")
+  assert header == ("| Model | BLEU ↑ | paper | ppl ↓ | paper | steps/s ↑ | paper | tok/s ↑ | "
+                    "paper | wall ↑ | paper | acc ↑ | paper | avg ↑ | paper |")
   row = {line.split(" | ")[0]: line for line in lines if line.startswith("| ")}
   assert row["| Transformer (`vanilla`)"].startswith(
       "| Transformer (`vanilla`) | **28.00 ± 1.00** | 27.67 | 42.00 ± 2.00 | 38.21 |")
@@ -128,9 +140,43 @@ def test_results_writes_table_csv_and_plots(toy, tmp_path):
   assert os.path.getsize(paths["csv"]) > 0
   names = sorted(os.path.basename(p) for p in paths["plots"])
   assert names == ["bars_acc.png", "bars_avg.png", "bars_bleu.png", "bars_ppl.png",
-                   "bars_steps_s.png", "loss_lm.png"]  # no loss curves logged for mt or cls
+                   "bars_steps_s.png", "bars_tok_s.png", "bars_wall.png", "eval_loss_lm.png",
+                   "loss_lm.png"]  # no loss curves logged for mt or cls
   for p in paths["plots"]:
     with open(p, "rb") as f:
       assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   default = results(path, root)
   assert default["paths"]["markdown"] == os.path.join(root, "toy", "results", "toy.md")
+
+
+def test_per_run_rows_report_steps_throughput_wall_time_and_values(toy, tmp_path):
+  path, root = toy
+  experiment = load_experiment(path)
+  rows = {r.run.name: r for r in table_lib.run_rows(experiment, root)}
+  lm = rows["lm/vanilla/seed1"]
+  assert (lm.step, lm.num_steps) == (20, 20)
+  assert lm.tokens_per_s == pytest.approx(4000.0) and lm.wall_s == pytest.approx(121.0)
+  assert lm.values["ppl"] == 42.0
+  mt = rows["mt/random/seed2"]  # never ran
+  assert (mt.step, mt.tokens_per_s, mt.wall_s, mt.values["BLEU"]) == (None, None, None, None)
+  text = table_lib.runs_markdown(experiment, list(rows.values()))
+  assert "| lm/vanilla/seed1 | 20/20 | 4000 | 2:01 | ppl 42.00, steps/s 4.00, tok/s 4000.00, " \
+         "wall 121.00 |" in text
+  assert "| mt/random/seed2 | missing |  |  |  |" in text
+  lines = list(csv.DictReader(io.StringIO(table_lib.runs_csv(list(rows.values())))))
+  by_run = {(r["task"], r["variant"], r["seed"]): r for r in lines}
+  assert by_run[("lm", "vanilla", "1")]["wall_s"] == "121.0"
+  assert by_run[("mt", "random", "2")]["step"] == ""
+  out = results(path, root, out_dir=str(tmp_path / "out"))
+  assert "### Runs" in out["table"]
+  assert os.path.basename(out["paths"]["runs_csv"]) == "toy_runs.csv"
+
+
+def test_eval_loss_curves_average_seeds_at_shared_steps(toy):
+  from synth.sweep import plots
+  path, root = toy
+  experiment = load_experiment(path)
+  from synth.sweep.grid import expand
+  group = [r for r in expand(experiment, root) if r.task.name == "lm" and r.variant == "vanilla"]
+  steps, losses = plots.loss_curve(group, "eval/loss")
+  assert steps == [10, 20] and losses == [pytest.approx(3.6), 3.0]

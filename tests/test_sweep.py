@@ -11,7 +11,7 @@ import time
 import pytest
 
 from synth.sweep import api, grid, local, status, table
-from synth.sweep.spec import Metric, load_experiment
+from synth.sweep.spec import Metric, load_experiment, split_experiment_spec
 from train_helpers import REPO, tiny_config
 
 EXPERIMENTS = os.path.join(REPO, "experiments")
@@ -196,6 +196,69 @@ def test_execute_skips_finished_and_resumes_the_rest(tmp_path):
                    ("random", "eval"), ("dense", "eval")]
   assert "lm_python_docs/random/seed0: resuming from step 100" in "\n".join(lines)
   assert f"lm_python_docs/fixed_random/seed0: finished (step {n}), skipped" in lines
+
+
+def test_execute_records_each_commands_wall_time(tmp_path):
+  plan = lm_plans(tmp_path)[0]
+  n = plan.num_steps
+
+  def runner(argv, log, cwd):
+    time.sleep(0.05)
+    if argv[3] == "train":
+      fake_run(plan.run.workdir, checkpoints=[n])
+      return 0
+    return 3  # a failing eval is timed too
+
+  assert local.execute(plan, REPO, lambda m: None, runner).result == "failed"
+  rows = [json.loads(line) for line in open(os.path.join(plan.run.workdir, local.TIMES_FILE))]
+  assert [(r["command"], r["exit"]) for r in rows] == [("train", 0), ("eval", 3)]
+  assert all(r["wall_s"] >= 0.05 for r in rows)
+  assert rows[0]["args"] == plan.train[1:]
+  assert local.wall_seconds(plan.run.workdir) == pytest.approx(sum(r["wall_s"] for r in rows))
+  assert local.wall_seconds(str(tmp_path / "never_ran")) is None
+
+
+EXPERIMENT_WITH_ARGS = textwrap.dedent("""
+    from synth.config import parse_config_args
+    from synth.sweep import Experiment, Metric, Task
+
+    def get_experiment(arg=None):
+      args = parse_config_args(arg, sizing="small")
+      steps = {"small": 10, "big": 1000}[args["sizing"]]
+      return Experiment(
+          name=f"sized_{args['sizing']}", title="sized", variants=("vanilla",),
+          tasks=(Task("lm", "configs/lm_python_docs.py",
+                      overrides={"train.num_steps": steps},
+                      metrics=(Metric("ppl", "perplexity", higher_is_better=False),)),))
+""")
+
+
+def test_experiment_files_take_arguments_like_config_files(tmp_path):
+  os.makedirs(tmp_path / "experiments")
+  os.symlink(os.path.join(REPO, "configs"), tmp_path / "configs")
+  path = str(tmp_path / "experiments" / "sized.py")
+  with open(path, "w") as f:
+    f.write(EXPERIMENT_WITH_ARGS)
+  assert load_experiment(path).name == "sized_small"  # no argument: the file's default
+  assert load_experiment(f"{path}:sizing=big").name == "sized_big"
+  assert api.repo_root(f"{path}:sizing=big") == str(tmp_path)
+  plans = api.plans_for(f"{path}:sizing=big", str(tmp_path / "runs"))
+  assert [p.num_steps for p in plans] == [1000]
+  assert plans[0].run.workdir == str(tmp_path / "runs" / "sized_big" / "lm" / "vanilla" / "seed0")
+  with pytest.raises(ValueError, match="unknown config argument 'size'"):
+    load_experiment(f"{path}:size=big")
+  with pytest.raises(ValueError, match="takes no arguments"):
+    load_experiment(experiment_path("cpu_offline") + ":sizing=cpu")
+  assert split_experiment_spec("e/x.py:a=1,b=2") == ("e/x.py", "a=1,b=2")
+  assert split_experiment_spec("e/x.py") == ("e/x.py", None)
+
+
+def test_sweep_cli_reports_a_bad_experiment_argument_in_one_line(tmp_path, capsys):
+  from synth.sweep import cli
+  code = cli.sweep_main([experiment_path("cpu_offline") + ":sizing=cpu", "--root", str(tmp_path),
+                         "--dry_run"])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count("\n") == 1 and "takes no arguments" in err
 
 
 def test_no_eval_process_when_training_recorded_the_final_eval(tmp_path):

@@ -6,14 +6,16 @@ from collections.abc import Callable, Iterable
 
 from synth.sweep import local, tpu as tpu_lib
 from synth.sweep.grid import RunPlan, expand, is_url, plan, synth_args
-from synth.sweep.spec import load_experiment
+from synth.sweep.spec import load_experiment, split_experiment_spec
 from synth.sweep.status import run_status
 
 
 def repo_root(experiment_path: str) -> str:
   """The checkout the experiment's config paths (configs/...) are relative to: the folder above
-  experiments/ when it has configs/, else the current directory."""
-  above = os.path.dirname(os.path.dirname(os.path.abspath(experiment_path)))
+  experiments/ when it has configs/, else the current directory. `experiment_path` may carry
+  the file's arguments (experiments/<table>.py:k=v)."""
+  path, _ = split_experiment_spec(experiment_path)
+  above = os.path.dirname(os.path.dirname(os.path.abspath(path)))
   return above if os.path.isdir(os.path.join(above, "configs")) else os.getcwd()
 
 
@@ -35,7 +37,8 @@ def sweep(experiment_path: str, root: str, only: str | Iterable[str] | None = No
   """Trains and evaluates every run of an experiment that is not finished yet.
 
   Args:
-    experiment_path: experiments/<table>.py.
+    experiment_path: experiments/<table>.py, or experiments/<table>.py:k=v,... for a file that
+      takes arguments (see spec.load_experiment).
     root: where the workdirs go (<root>/<table>/<task>/<variant>/seed<k>); gs:// with `tpu`.
     only: 'variant=dense,seed=0'-style filters (see grid.parse_only); a kept fine-tune keeps its
       pre-training run.

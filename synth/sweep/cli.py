@@ -13,7 +13,8 @@ def sweep_main(argv) -> int:
   p = _Parser(prog="synth sweep", description=(
       "Train and evaluate every unfinished run of a paper table (experiments/<table>.py): "
       "finished runs are skipped, unfinished ones resume."))
-  p.add_argument("experiment", help="experiments/<table>.py")
+  p.add_argument("experiment", help="experiments/<table>.py[:k=v,...] (arguments for files "
+                 "that define get_experiment, e.g. experiments/offline_mid.py:sizing=cpu)")
   p.add_argument("--root", required=True, help="where the run workdirs go (gs:// with --tpu)")
   p.add_argument("--only", action="append", default=None,
                  help="keep runs matching key=value[,key=value] (e.g. variant=dense); repeatable")
@@ -38,7 +39,8 @@ def results_main(argv) -> int:
   p = _Parser(prog="synth results", description=(
       "Collect a paper table's eval results into markdown/CSV (mean ± std over seeds, the "
       "paper's numbers beside ours, missing runs marked) and PNG plots."))
-  p.add_argument("experiment", help="experiments/<table>.py")
+  p.add_argument("experiment", help="experiments/<table>.py[:k=v,...] (arguments for files "
+                 "that define get_experiment, e.g. experiments/offline_mid.py:sizing=cpu)")
   p.add_argument("--root", required=True, help="the sweep's root")
   p.add_argument("--out", default=None, help="output directory (default <root>/<table>/results)")
   args = p.parse_args(argv)

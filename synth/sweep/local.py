@@ -4,7 +4,9 @@ Every command is a subprocess with an argument list (no shell). Output goes to
 <workdir>/sweep.log (local or gs://), one header line per command, so the console shows one line
 per run event while the full logs stay with the run. A run starts only after its parent (the run
 it fine-tunes from) has finished; a failed parent skips its children. Runs sharing a vocabulary
-that does not exist yet wait for the first of them, which trains it.
+that does not exist yet wait for the first of them, which trains it. Each command's wall time
+goes to <workdir>/sweep_times.jsonl, so a table can report what each run cost (process start-up,
+compilation and evaluation included), across resumes.
 """
 import concurrent.futures
 import dataclasses
@@ -13,12 +15,13 @@ import os
 import shlex
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 
 from etils import epath
 
-from synth.run_files import append_bytes, is_remote
-from synth.sweep.grid import RunPlan, synth_args
+from synth.run_files import append_bytes, append_jsonl, is_remote, read_jsonl
+from synth.sweep.grid import RunPlan, join, synth_args
 from synth.sweep.status import Status, missing_evals, run_status
 
 
@@ -61,6 +64,30 @@ def _run_into(argv, log, header: bytes, cwd: str, env) -> int:
                         check=False).returncode
 
 
+TIMES_FILE = "sweep_times.jsonl"
+
+
+def timed(runner: Callable[[list[str], str, str], int], args: list[str], log: str, cwd: str,
+          workdir: str) -> int:
+  """runner(synth_args(args), log, cwd), with its wall time appended to
+  <workdir>/sweep_times.jsonl as {"command": train|eval, "args": [...], "start": unix time,
+  "wall_s": seconds, "exit": code}."""
+  start = time.time()
+  code = runner(synth_args(args), log, cwd)
+  append_jsonl(join(workdir, TIMES_FILE), [{
+      "command": args[0], "args": args[1:], "start": round(start, 3),
+      "wall_s": round(time.time() - start, 3), "exit": int(code)}])
+  return code
+
+
+def wall_seconds(workdir: str) -> float | None:
+  """The run's total wall time over every sweep command it took (train pieces across resumes,
+  and evals); None when no sweep ran it (e.g. trained by hand)."""
+  rows = [r for r in read_jsonl(join(workdir, TIMES_FILE))
+          if isinstance(r.get("wall_s"), (int, float))]
+  return sum(r["wall_s"] for r in rows) if rows else None
+
+
 def execute(plan: RunPlan, cwd: str, say: Callable[[str], None],
             runner: Callable[[list[str], str, str], int] = run_logged) -> Outcome:
   """Trains (or resumes) and evaluates one run unless it is already finished."""
@@ -73,7 +100,7 @@ def execute(plan: RunPlan, cwd: str, say: Callable[[str], None],
   if status in (Status.NEW, Status.PARTIAL):
     say(f"{run.name}: " + ("training" if status is Status.NEW else
                            f"resuming from step {step}") + f" (log: {log})")
-    code = runner(synth_args(plan.train), log, cwd)
+    code = timed(runner, plan.train, log, cwd, run.workdir)
     if code != 0:
       say(f"{run.name}: train FAILED (exit {code}); see {log}")
       return Outcome(run.name, run.workdir, "failed", f"train exit {code}")
@@ -86,7 +113,7 @@ def execute(plan: RunPlan, cwd: str, say: Callable[[str], None],
   missing = set(missing_evals(plan))
   for argv in (a for a in plan.evals if a[-1].split("=", 1)[1] in missing):
     say(f"{run.name}: evaluating ({argv[-1]})")
-    code = runner(synth_args(argv), log, cwd)
+    code = timed(runner, argv, log, cwd, run.workdir)
     if code != 0:
       say(f"{run.name}: eval FAILED (exit {code}); see {log}")
       return Outcome(run.name, run.workdir, "failed", f"eval exit {code}")

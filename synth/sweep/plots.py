@@ -1,5 +1,6 @@
-"""PNG plots of a results table (synth.sweep.table): training loss curves per task and one bar
-chart per column.
+"""PNG plots of a results table (synth.sweep.table): training loss curves per task, eval-loss
+curves per task (where runs evaluate during training, train.eval_every > 0), and one bar chart
+per column.
 
 Drawn with matplotlib's Agg backend (files only, no display needed). Loss curves average the
 seeds at the steps they share; bars show the mean over seeds with a ±std error bar, each seed as a
@@ -66,6 +67,43 @@ def draw_losses(table, root: str, out_dir: str) -> list[str]:
   return paths
 
 
+def draw_eval_losses(table, root: str, out_dir: str) -> list[str]:
+  """One PNG per task whose runs log `eval/loss` at 2 or more steps: eval loss against step,
+  one line per variant (mean over the seeds at the steps they share), each seed a faint line.
+
+  Separate from the training-loss plot because eval loss is what says whether variants differ
+  (dropout-free, on held-out text) and whether a run was still improving when it stopped.
+  """
+  experiment, paths = table.experiment, []
+  runs = expand(experiment, root)
+  for task in experiment.tasks:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn = False
+    for variant in experiment.task_variants(task):
+      group = [r for r in runs if r.task.name == task.name and r.variant == variant]
+      steps, losses = loss_curve(group, "eval/loss")
+      if len(steps) < 2:
+        continue
+      line, = ax.plot(steps, losses, "o-", label=experiment.label(variant), linewidth=1.4,
+                      markersize=3)
+      for run in group:
+        seed_steps, seed_losses = loss_curve([run], "eval/loss")
+        ax.plot(seed_steps, seed_losses, color=line.get_color(), alpha=0.25, linewidth=0.8)
+      drawn = True
+    if drawn:
+      ax.set(xlabel="step", ylabel="eval loss (validation)",
+             title=f"{experiment.name}: {task.name} eval loss (mean over seeds; faint: each seed)")
+      ax.title.set_fontsize(9)
+      ax.legend(fontsize=7, ncol=2)
+      ax.grid(alpha=0.3)
+      path = os.path.join(out_dir, f"eval_loss_{slug(task.name)}.png")
+      fig.tight_layout()
+      fig.savefig(path, dpi=110)
+      paths.append(path)
+    plt.close(fig)
+  return paths
+
+
 def draw_bars(table, out_dir: str) -> list[str]:
   """One PNG per column: mean ± std over seeds per variant, the paper's value as a marker."""
   experiment, paths = table.experiment, []
@@ -114,4 +152,5 @@ def _value_range(cells) -> tuple[float, float]:
 
 
 def draw_all(table, root: str, out_dir: str) -> list[str]:
-  return draw_losses(table, root, out_dir) + draw_bars(table, out_dir)
+  return (draw_losses(table, root, out_dir) + draw_eval_losses(table, root, out_dir)
+          + draw_bars(table, out_dir))

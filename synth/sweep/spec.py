@@ -133,13 +133,39 @@ class Experiment:
     return self.labels.get(variant, variant)
 
 
-def load_experiment(path: str) -> Experiment:
-  """The EXPERIMENT defined by an experiment file (experiments/<table>.py)."""
+def split_experiment_spec(spec: str) -> tuple[str, str | None]:
+  """'experiments/t.py:sizing=cpu' -> ('experiments/t.py', 'sizing=cpu'); no ':' -> (spec, None).
+
+  The same `file.py:k=v,...` form as `--config` takes, so that one experiment file can hold
+  several sizings of one table (e.g. a GPU and a CPU budget) instead of near-copies of itself.
+  """
+  path, sep, arg = str(spec).partition(".py:")
+  if not sep:
+    return str(spec), None
+  return path + ".py", arg
+
+
+def load_experiment(spec: str) -> Experiment:
+  """The Experiment of an experiment file: `path` or `path:k=v,...`.
+
+  A file without arguments defines EXPERIMENT = Experiment(...). A file that takes arguments
+  defines get_experiment(arg: str | None) -> Experiment, called with the text after ':' (None
+  when there is none, so the file chooses its default); it may also define EXPERIMENT.
+  """
+  path, arg = split_experiment_spec(spec)
   try:
-    namespace = runpy.run_path(str(path))
+    namespace = runpy.run_path(path)
   except FileNotFoundError:
     raise FileNotFoundError(f"experiment file '{path}' does not exist") from None
-  experiment = namespace.get("EXPERIMENT")
+  make = namespace.get("get_experiment")
+  if callable(make):
+    experiment = make(arg)
+  elif arg is not None:
+    raise ValueError(f"experiment file '{path}' takes no arguments (it defines no "
+                     f"get_experiment), got ':{arg}'")
+  else:
+    experiment = namespace.get("EXPERIMENT")
   if not isinstance(experiment, Experiment):
-    raise ValueError(f"experiment file '{path}' defines no EXPERIMENT = Experiment(...)")
+    raise ValueError(f"experiment file '{path}' defines no EXPERIMENT = Experiment(...) or "
+                     f"get_experiment(arg) returning one")
   return experiment

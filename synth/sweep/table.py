@@ -9,13 +9,17 @@ import csv
 import dataclasses
 import functools
 import io
+import json
 import math
 import os
 import statistics
 
+from etils import epath
+
+from synth.sweep import local
 from synth.sweep.grid import Run, expand, is_url, join
 from synth.sweep.spec import Experiment, Metric, load_experiment
-from synth.sweep.status import eval_rows, read_jsonl
+from synth.sweep.status import checkpoint_steps, eval_rows, read_jsonl
 
 MISSING = "missing"
 
@@ -73,14 +77,27 @@ def eval_value(workdir: str, metric: Metric, checkpoint: str = "latest") -> floa
   return statistics.fmean(values)
 
 
+# metrics.jsonl fields that are rates over a logging window: a run's value is the median of its
+# windows after the first (which includes compilation), not the last window's.
+WINDOW_RATES = ("tokens_per_s",)
+
+
 def train_value(workdir: str, metric: Metric) -> float | None:
-  """A metrics.jsonl field: the last logged value, or for 'steps_per_s' the reciprocal of the
-  median step time of the logged windows after the first (which includes compilation)."""
+  """A metrics.jsonl field: the last logged value; for 'steps_per_s' the reciprocal of the
+  median step time of the logged windows after the first (which includes compilation), and for
+  the WINDOW_RATES the median of those windows; 'wall_s' is the run's wall time over its sweep
+  commands (local.wall_seconds)."""
+  if metric.key == "wall_s":
+    return local.wall_seconds(workdir)
   rows = read_jsonl(join(workdir, "metrics.jsonl"))
   if metric.key == "steps_per_s":
     times = [r["step_time_s"] for r in rows if _number(r.get("step_time_s"))]
     times = times[1:] or times
     return 1.0 / statistics.median(times) if times and statistics.median(times) > 0 else None
+  if metric.key in WINDOW_RATES:
+    rates = [r[metric.key] for r in rows if _number(r.get(metric.key))]
+    rates = rates[1:] or rates
+    return statistics.median(rates) if rates else None
   found = [r[k] for r in rows for k in metric.keys if _number(r.get(k))]
   return float(found[-1]) if found else None
 
@@ -214,9 +231,90 @@ def to_csv(table: Table) -> str:
   return out.getvalue()
 
 
+# --------------------------------------------------------------------------------------------------
+# One row per run: what each run cost and what it scored, beside the table's seed means.
+# --------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RunRow:
+  """One run of the grid: its last checkpoint, throughput, wall time and eval-column values."""
+  run: Run
+  step: int | None            # last complete checkpoint (None: not started)
+  num_steps: int | None       # the run's planned steps, from its config.json (None: unknown)
+  tokens_per_s: float | None  # median over logged windows after the first
+  wall_s: float | None        # sum of its sweep commands' wall times
+  values: dict[str, float | None]  # the task's eval columns
+
+
+def run_rows(experiment: Experiment, root: str) -> list[RunRow]:
+  """Every run of the experiment under root, in the sweep's order, finished or not."""
+  rows = []
+  for run in expand(experiment, root):
+    steps = checkpoint_steps(run.workdir)
+    config = read_json(join(run.workdir, "config.json"))
+    planned = config.get("train", {}).get("num_steps") if isinstance(config, dict) else None
+    values = {m.column: (eval_value(run.workdir, m, run.task.checkpoint) if m.source == "eval"
+                         else train_value(run.workdir, m)) for m in run.task.metrics}
+    rows.append(RunRow(run, steps[-1] if steps else None,
+                       planned if isinstance(planned, int) else None,
+                       train_value(run.workdir, Metric("tokens/s", "tokens_per_s",
+                                                       source="train")),
+                       local.wall_seconds(run.workdir), values))
+  return rows
+
+
+def read_json(path: str):
+  """A JSON file's content, or None when it does not exist or is not JSON (a run in progress)."""
+  try:
+    return json.loads(epath.Path(path).read_text())
+  except (FileNotFoundError, ValueError):
+    return None
+
+
+def _duration(seconds: float | None) -> str:
+  if seconds is None:
+    return ""
+  seconds = int(round(seconds))
+  return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def runs_markdown(experiment: Experiment, rows: list[RunRow]) -> str:
+  """Per run: the steps it reached, tokens/s, wall time and its value of each column."""
+  lines = ["### Runs", "", "| run | steps | tokens/s | wall (m:s) | values |", "|---|---|---|---|---|"]
+  digits = {m.column: m.digits for t in experiment.tasks for m in t.metrics}
+  for r in rows:
+    if r.step is None:
+      steps = MISSING
+    else:
+      steps = f"{r.step}/{r.num_steps}" if r.num_steps else str(r.step)
+    values = ", ".join(f"{c} {v:.{digits[c]}f}" for c, v in r.values.items() if v is not None)
+    lines.append(f"| {r.run.name} | {steps} | "
+                 f"{'' if r.tokens_per_s is None else f'{r.tokens_per_s:.0f}'} | "
+                 f"{_duration(r.wall_s)} | {values} |")
+  lines += ["", "tokens/s: the median of the run's logged training windows after the first "
+                "(which includes compilation); wall: every sweep command of the run (start-up, "
+                "training, evaluation) added up, resumes included."]
+  return "\n".join(lines) + "\n"
+
+
+def runs_csv(rows: list[RunRow]) -> str:
+  """One line per run: task, variant, seed, step, num_steps, tokens_per_s, wall_s, columns."""
+  out = io.StringIO()
+  writer = csv.writer(out)
+  columns = list(dict.fromkeys(c for r in rows for c in r.values))
+  writer.writerow(["task", "variant", "seed", "step", "num_steps", "tokens_per_s", "wall_s",
+                   *columns])
+  for r in rows:
+    writer.writerow([r.run.task.name, r.run.variant, r.run.seed,
+                     "" if r.step is None else r.step, r.num_steps or "",
+                     _fmt(r.tokens_per_s, 1), _fmt(r.wall_s, 1),
+                     *[_fmt(r.values.get(c), 6) for c in columns]])
+  return out.getvalue()
+
+
 def results(experiment_path: str, root: str, out_dir: str | None = None) -> dict:
-  """Writes <out_dir>/<table>.md, <table>.csv and PNG plots; returns their paths and the
-  markdown. out_dir defaults to <root>/<table>/results (./results/<table> for a gs:// root)."""
+  """Writes <out_dir>/<table>.md (the table, then one row per run), <table>.csv,
+  <table>_runs.csv and PNG plots; returns their paths and the markdown. out_dir defaults to <root>/<table>/results (./results/<table> for a gs:// root)."""
   from synth.sweep import plots  # matplotlib is only needed here
   experiment = load_experiment(experiment_path)
   root = root if is_url(root) else os.path.abspath(root)
@@ -225,12 +323,16 @@ def results(experiment_path: str, root: str, out_dir: str | None = None) -> dict
     out_dir = (os.path.join("results", experiment.name) if is_url(root)
                else os.path.join(root, experiment.name, "results"))
   os.makedirs(out_dir, exist_ok=True)
-  text = markdown(table)
+  per_run = run_rows(experiment, root)
+  text = markdown(table) + "\n" + runs_markdown(experiment, per_run)
   paths = {"markdown": os.path.join(out_dir, f"{experiment.name}.md"),
-           "csv": os.path.join(out_dir, f"{experiment.name}.csv")}
+           "csv": os.path.join(out_dir, f"{experiment.name}.csv"),
+           "runs_csv": os.path.join(out_dir, f"{experiment.name}_runs.csv")}
   with open(paths["markdown"], "w") as f:
     f.write(text)
   with open(paths["csv"], "w", newline="") as f:
     f.write(to_csv(table))
+  with open(paths["runs_csv"], "w", newline="") as f:
+    f.write(runs_csv(per_run))
   paths["plots"] = plots.draw_all(table, root, out_dir)
   return {"table": text, "paths": paths}
