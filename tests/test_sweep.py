@@ -255,8 +255,7 @@ def test_experiment_files_take_arguments_like_config_files(tmp_path):
 
 def test_sweep_cli_reports_a_bad_experiment_argument_in_one_line(tmp_path, capsys):
   from synth.sweep import cli
-  code = cli.sweep_main([experiment_path("cpu_offline") + ":sizing=cpu", "--root", str(tmp_path),
-                         "--dry_run"])
+  code = cli.sweep_main([experiment_path("cpu_offline") + ":sizing=cpu", f"--root={tmp_path}"])
   err = capsys.readouterr().err
   assert code == 2 and err.count("\n") == 1 and "takes no arguments" in err
 
