@@ -3,7 +3,8 @@
 Every batch is a dict of numpy arrays of shape (batch_size, seq_len):
   inputs       int32   tokens the model reads (0 = padding)
   targets      int32   the next token of each input position (0 = padding)
-  weights      float32 1 where the position has a target, 0 on padding
+  weights      float32 how much the position's target counts: 1, or the example's own target
+                       weight (WeightedTokens); 0 on padding
   segment_ids  int32   1, 2, 3, ... numbers the examples packed into a row; 0 = padding
   positions    int32   0, 1, 2, ... restarting at every example (chunk) in the row
 
@@ -12,6 +13,11 @@ inputs [t_0 .. t_m] and targets [t_1 .. t_m, eos]. So every target lies in the s
 its input, the model never learns to predict across a packing boundary, and the trainer needs no
 shifting or masking of its own beyond the causal mask and `segment_ids`. (The first token of an
 example is read but never predicted, as with any LM without a bos token.)
+
+An example is a token-id sequence, every target of weight 1, or a WeightedTokens: token ids with
+the weight of predicting each one, for tasks that score only some tokens (associative recall
+scores the answers alone; the rest of the sequence is context the model reads, not text it must
+predict). Weights travel with their targets through the shift, chunking and packing.
 
 An example with more than seq_len positions is split into consecutive chunks of at most seq_len,
 each its own segment with positions from 0. Every (input, target) pair lands in exactly one row
@@ -40,10 +46,46 @@ def check_sizes(seq_len: int, batch_size: int, shard_index: int, shard_count: in
     raise ValueError(f"shard_index must be in [0, shard_count), got {shard_index} of {shard_count}")
 
 
+class WeightedTokens(Sequence):
+  """An LM example's token ids with the weight of predicting each token.
+
+  weights[i] is how much predicting tokens[i] counts in the loss (0 = read as context only).
+  weights[0] is never used: nothing predicts an example's first token. The eos appended to the
+  example gets weight 0: a task that weights its tokens scores exactly what it marks.
+
+  It reads as the token-id array it holds (len, indexing, slicing and np.asarray give ids), so
+  code that treats LM examples as token ids, such as prompting for samples, needs no change.
+  """
+
+  def __init__(self, tokens, weights):
+    self.tokens = np.asarray(tokens, np.int32)
+    self.weights = np.asarray(weights, np.float32)
+    if self.tokens.ndim != 1 or self.weights.shape != self.tokens.shape:
+      raise ValueError(f"WeightedTokens needs one weight per token, got {self.weights.shape} "
+                       f"weights for {self.tokens.shape} tokens")
+
+  def __len__(self) -> int:
+    return len(self.tokens)
+
+  def __getitem__(self, i):
+    return self.tokens[i]
+
+  def __array__(self, dtype=None, copy=None):
+    return self.tokens if dtype is None else self.tokens.astype(dtype)
+
+  def __repr__(self) -> str:
+    return f"WeightedTokens({self.tokens.tolist()}, weights={self.weights.tolist()})"
+
+
 def lm_pairs(tokens, eos_id: int = EOS_ID) -> dict[str, np.ndarray]:
-  """One example's (inputs, targets) after appending eos: targets are inputs shifted by one."""
+  """One example's (inputs, targets, weights) after appending eos: targets are inputs shifted by
+  one, and each target keeps its token's weight (1 unless the example is a WeightedTokens)."""
   seq = np.append(np.asarray(tokens, dtype=np.int32), np.int32(eos_id))
-  return {"inputs": seq[:-1], "targets": seq[1:]}
+  if isinstance(tokens, WeightedTokens):
+    weights = np.append(tokens.weights[1:], np.float32(0.0))
+  else:
+    weights = np.ones(len(seq) - 1, np.float32)
+  return {"inputs": seq[:-1], "targets": seq[1:], "weights": weights}
 
 
 class _SplitIntoChunks(grain.experimental.FlatMapTransform):
@@ -59,10 +101,10 @@ class _SplitIntoChunks(grain.experimental.FlatMapTransform):
 
 
 def _from_packed(row: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Renames grain's packed features to the batch keys and adds weights."""
+  """Renames grain's packed features to the batch keys (packing pads weights with 0)."""
   seg = row["inputs_segment_ids"].astype(np.int32)
   return {"inputs": row["inputs"], "targets": row["targets"],
-          "weights": (seg > 0).astype(np.float32), "segment_ids": seg,
+          "weights": row["weights"].astype(np.float32), "segment_ids": seg,
           "positions": row["inputs_positions"].astype(np.int32)}
 
 
@@ -74,7 +116,8 @@ def _padded_row(chunk: dict[str, np.ndarray], seq_len: int) -> dict[str, np.ndar
   row["targets"][:n] = chunk["targets"]
   row["segment_ids"][:n] = 1
   row["positions"][:n] = np.arange(n, dtype=np.int32)
-  row["weights"] = (row["segment_ids"] > 0).astype(np.float32)
+  row["weights"] = np.zeros(seq_len, np.float32)
+  row["weights"][:n] = chunk["weights"]
   return row
 
 
@@ -104,7 +147,8 @@ def lm_train_iterator(examples, *, seq_len: int, batch_size: int, seed: int, pac
   """An endless, checkpointable iterator of training batches for this process.
 
   Args:
-    examples: a sequence (or grain.MapDataset) of token-id lists, without eos.
+    examples: a sequence (or grain.MapDataset) of token-id lists (or WeightedTokens), without
+      eos.
     seq_len: tokens per row.
     batch_size: rows per batch on this process (the global batch / process count).
     seed: shuffle seed; each epoch is reshuffled from it deterministically.
@@ -130,8 +174,8 @@ def lm_train_iterator(examples, *, seq_len: int, batch_size: int, seed: int, pac
   if pack:
     # One packing round fills batch_size bins and emits them all: one batch, mostly full rows.
     it = grain.experimental.FirstFitPackIterDataset(
-        it, length_struct={"inputs": seq_len, "targets": seq_len}, num_packing_bins=batch_size,
-        shuffle_bins=False)
+        it, length_struct={"inputs": seq_len, "targets": seq_len, "weights": seq_len},
+        num_packing_bins=batch_size, shuffle_bins=False)
     it = it.map(_from_packed)
   else:
     it = it.map(functools.partial(_padded_row, seq_len=seq_len))
@@ -175,10 +219,19 @@ class EvalBatches(Sequence):
     return len(self._examples)
 
   @property
-  def num_tokens(self) -> int:
+  def num_tokens(self) -> float:
     """Predicted tokens of this shard, the sum of all weights: per example, its tokens after
-    the first plus eos (an empty example has none and appears in no row)."""
-    return sum(ln for row in self._rows for _, _, ln in row)
+    the first plus eos (an empty example has none and appears in no row), or the sum of a
+    WeightedTokens example's target weights."""
+    total = 0
+    for row in self._rows:
+      for ex, start, ln in row:
+        example = self._examples[ex]
+        if isinstance(example, WeightedTokens):
+          total += float(lm_pairs(example, self._eos_id)["weights"][start:start + ln].sum())
+        else:
+          total += ln
+    return total
 
   def __getitem__(self, b: int) -> dict[str, np.ndarray]:
     if not -self._num_batches <= b < self._num_batches:
@@ -186,6 +239,7 @@ class EvalBatches(Sequence):
     b %= self._num_batches
     shape = (self.batch_size, self.seq_len)
     out = {k: np.zeros(shape, np.int32) for k in ("inputs", "targets", "segment_ids", "positions")}
+    out["weights"] = np.zeros(shape, np.float32)
     for r, row in enumerate(self._rows[b * self.batch_size:(b + 1) * self.batch_size]):
       fill = 0
       for seg, (ex, start, ln) in enumerate(row, 1):
@@ -193,10 +247,10 @@ class EvalBatches(Sequence):
         sl = slice(fill, fill + ln)
         out["inputs"][r, sl] = pairs["inputs"][start:start + ln]
         out["targets"][r, sl] = pairs["targets"][start:start + ln]
+        out["weights"][r, sl] = pairs["weights"][start:start + ln]
         out["segment_ids"][r, sl] = seg
         out["positions"][r, sl] = np.arange(ln, dtype=np.int32)
         fill += ln
-    out["weights"] = (out["segment_ids"] > 0).astype(np.float32)
     return out
 
 

@@ -3,7 +3,9 @@
 A task turns a split name into random-access examples (anything with len() and [i], such as a
 list, a tfds data source or a grain.MapDataset), each a dict of strings and labels:
 
-  kind 'lm'              {'text': str}
+  kind 'lm'              {'text': str}, optionally with 'weights': one float per token of the
+                         text, how much predicting it counts (only with the task's own
+                         `tokenizer`, whose tokens the task knows; see pipeline.WeightedTokens)
   kind 'seq2seq'         {'inputs': str, 'targets': str}, or {'text': str} plus `pairs_from_text`
                          (T5 span corruption builds the pairs from the text's tokens)
   kind 'classification'  {'text': str, 'label': int}, with the task's `label_names`
@@ -55,6 +57,10 @@ class Task:
       {'inputs', 'targets'} token-id arrays, deterministic given the ids and config.seed.
     check: config -> None, raising ValueError for settings the task cannot run with; called
       before any data is read.
+    tokenizer: config -> the fixed vocabulary the task's examples are written in (such as a
+      synth.data.symbols.SymbolVocabulary), used as is; None = a SentencePiece model trained on
+      the train split. Synthetic tasks bring their own: their alphabets are fixed, and a token
+      must stay one symbol for per-token weights to mean anything.
     description: one line for listings and errors.
   """
   name: str
@@ -63,6 +69,7 @@ class Task:
   label_names: tuple[str, ...] = ()
   pairs_from_text: Callable[[Any, Config], list[dict]] | None = None
   check: Callable[[Config], None] | None = None
+  tokenizer: Callable[[Config], Any] | None = None
   description: str = ""
 
   def kind_for(self, config: Config) -> str:

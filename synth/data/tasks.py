@@ -12,7 +12,8 @@ data.vocab_train_examples examples, spread evenly over the split) and cached at
 less the data.extra_ids sentinel ids kept free at the top for span corruption. With several
 processes only process 0 trains; the others wait for the file to appear, which needs a workdir
 all hosts can read (a shared filesystem or gs://). Training is deterministic, so a lost
-vocabulary is rebuilt identically.
+vocabulary is rebuilt identically. A task with its own fixed vocabulary (Task.tokenizer, e.g. the
+symbolic alphabets of the synthetic diagnostics) uses it as is: nothing is trained or cached.
 """
 import time
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,7 @@ import numpy as np
 from etils import epath
 
 from synth.data.classification import classification_eval_batches, classification_train_iterator
-from synth.data.pipeline import lm_eval_batches, lm_train_iterator
+from synth.data.pipeline import WeightedTokens, lm_eval_batches, lm_train_iterator
 from synth.data.python_docs import python_docs
 from synth.data.registry import (SOURCES, TASKS, Task, check_model_kind, get_task, register_source,
                                  register_task)
@@ -110,7 +111,7 @@ def _ids(ids) -> np.ndarray:
 class _Featurizer:
   """Raw examples -> what the batch pipeline of the model kind reads.
 
-    lm:                          token ids
+    lm:                          token ids (WeightedTokens if the example weights its tokens)
     seq2seq:                     a list of {'inputs', 'targets'} token-id pairs
     classification, classifier:  {'inputs', 'label'}
     classification, text-to-text a list of one pair, the label as a target string
@@ -127,10 +128,20 @@ class _Featurizer:
     return {"inputs": _ids(self.tokenizer.encode(inputs)),
             "targets": _ids(self.tokenizer.encode(targets))}
 
+  def _lm(self, ex: dict, ids: np.ndarray):
+    """An LM example's ids, with its per-token weights if it has them."""
+    if "weights" not in ex:
+      return ids
+    if len(ex["weights"]) != len(ids):
+      raise ValueError(f"data.source '{self.task.name}': an example has {len(ex['weights'])} "
+                       f"weights for its {len(ids)} tokens; per-token weights need the task's "
+                       "own tokenizer (Task.tokenizer), one token per symbol")
+    return WeightedTokens(ids, ex["weights"])
+
   def __call__(self, ex: dict):
     """One example, tokenized in this thread (the training pipeline's map)."""
     if self.kind == "lm":
-      return _ids(self.tokenizer.encode(ex["text"]))
+      return self._lm(ex, _ids(self.tokenizer.encode(ex["text"])))
     if self.kind == "seq2seq":
       if self.task.pairs_from_text is not None:
         return self.task.pairs_from_text(_ids(self.tokenizer.encode(ex["text"])), self.config)
@@ -144,7 +155,7 @@ class _Featurizer:
     seq2seq kinds come back flattened to one list of pairs."""
     enc = lambda texts: [_ids(t) for t in self.tokenizer.encode_batch(list(texts))]
     if self.kind == "lm":
-      return enc(ex["text"] for ex in examples)
+      return [self._lm(ex, ids) for ex, ids in zip(examples, enc(ex["text"] for ex in examples))]
     if self.kind == "seq2seq" and self.task.pairs_from_text is not None:
       return [pair for ids in enc(ex["text"] for ex in examples)
               for pair in self.task.pairs_from_text(ids, self.config)]
@@ -166,7 +177,8 @@ class Data:
   Attributes:
     task: the registry entry; kind: its kind under this config ('lm', 'seq2seq',
       'classification' or 'regression'); model_kind: config.model.kind.
-    tokenizer: the SentencePiece tokenizer (pad 0, eos 1, unk 2).
+    tokenizer: the SentencePiece tokenizer, or the task's own fixed vocabulary (Task.tokenizer);
+      either way pad 0, eos 1, unk 2.
     train: this process's endless, checkpointable grain iterator of training batches: the LM
       keys of synth.data.pipeline, the encoder-decoder keys of synth.data.seq2seq (also for
       classification learnt text-to-text) or the classifier keys of synth.data.classification.
@@ -264,6 +276,18 @@ def _tokenizer(config, workdir: str, train_examples, process_index: int) -> Toke
   return tokenizer
 
 
+def _task_tokenizer(task: Task, config):
+  """The task's own fixed vocabulary, checked against model.vocab_size."""
+  tokenizer = task.tokenizer(config)
+  if tokenizer.vocab_size > spm_vocab_size(config):
+    extra = int(config.data.extra_ids)
+    less = f" less data.extra_ids={extra}" if extra else ""
+    raise ValueError(f"data.source '{task.name}' has a fixed vocabulary of {tokenizer.vocab_size} "
+                     f"ids but model.vocab_size is {config.model.vocab_size}{less}; set "
+                     f"model.vocab_size to at least {tokenizer.vocab_size + extra}")
+  return tokenizer
+
+
 def get_data(config: ml_collections.ConfigDict, workdir: str, *,
              process_index: int | None = None, process_count: int | None = None) -> Data:
   """Checks the task against the model, opens its splits, loads (or trains) the tokenizer and
@@ -271,7 +295,8 @@ def get_data(config: ml_collections.ConfigDict, workdir: str, *,
 
   Args:
     config: the experiment config (uses data.*, model.kind/vocab_size/num_classes and seed).
-    workdir: the run directory; the vocabulary is cached under it unless data.vocab_path is set.
+    workdir: the run directory; the vocabulary is cached under it unless data.vocab_path is set
+      (or the task has its own).
     process_index, process_count: this process and the number of processes; default from jax.
   """
   if process_index is None or process_count is None:
@@ -289,7 +314,10 @@ def get_data(config: ml_collections.ConfigDict, workdir: str, *,
   eval_batch_size = _per_process(d.eval_batch_size, process_count, "data.eval_batch_size")
   # Open both splits the trainer reads now: a missing dataset or file fails before training.
   sources = {split: task.source(split, config) for split in ("train", "validation")}
-  tokenizer = _tokenizer(config, workdir, sources["train"], process_index)
+  if task.tokenizer is not None:
+    tokenizer = _task_tokenizer(task, config)
+  else:
+    tokenizer = _tokenizer(config, workdir, sources["train"], process_index)
   return Data(task=task, kind=kind, config=config, tokenizer=tokenizer, sources=sources,
               label_names=label_names, shard=(process_index, process_count),
               batch_size=batch_size, eval_batch_size=eval_batch_size)
