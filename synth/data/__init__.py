@@ -9,7 +9,7 @@ offline (corpora fetched once through package managers: `synth data prepare offl
 
 Importing this package registers every task: a module that registers more is imported below.
 """
-from synth.data import files, glue_tasks, offline, tfds_tasks  # noqa: F401  (they register tasks)
+from synth.data import diagnostics, files, glue_tasks, offline, tfds_tasks  # noqa: F401  (register)
 from synth.data.classification import CLASSIFICATION_KEYS
 from synth.data.pipeline import BATCH_KEYS, EvalBatches, lm_eval_batches, lm_train_iterator
 from synth.data.registry import KINDS, TASKS, Task, get_task, register_source, register_task
