@@ -11,9 +11,9 @@ OUT=${OUT:-bench_results}
 mkdir -p "$OUT"
 PY=${PYTHON:-python}
 uptime
-"$PY" -m synth.bench --mode=train --variants=all --seq-lens=256 --repeats=3 --warmup=1 \
+"$PY" -m synth.bench --mode=train --variants=all --seq_lens=256 --repeats=3 --warmup=1 \
   --json="$OUT/train_256.json"
 "$PY" -m synth.bench --mode=train --variants=vanilla,random,factorized_random \
-  --seq-lens=1024,2048 --json="$OUT/train_long.json"
+  --seq_lens=1024,2048 --json="$OUT/train_long.json"
 "$PY" -m synth.bench --mode=decode --variants=vanilla,dense,random,factorized_random \
-  --seq-lens=256,1024 --repeats=3 --warmup=1 --json="$OUT/decode.json"
+  --seq_lens=256,1024 --repeats=3 --warmup=1 --json="$OUT/decode.json"

@@ -1,22 +1,14 @@
-"""The `synth` command line: `synth <command> --config=FILE.py[:k=v,...] --workdir=DIR`.
+"""The `synth` command line: `synth <command> [flags]`; `synth --help` lists the commands.
 
-Flags follow the JAX ecosystem convention (absl flags + ml_collections config files): any config
-field can be overridden with `--config.section.field=value`; an unknown field, a bad value or an
-invalid combination is a one-line error before any work starts and before the workdir is touched.
+train, eval and decode follow the JAX ecosystem convention (absl flags + ml_collections config
+files): any config field can be overridden with `--config.section.field=value`; an unknown field,
+a bad value or an invalid combination is a one-line error before any work starts and before the
+workdir is touched. eval and decode read the run's resolved config from <workdir>/config.json;
+pass --config (and overrides such as --config.eval.beam_size=1) to change it. bench, sweep,
+results and data take no config file and parse their own flags (argparse), in the same
+`--name=value` style with underscores.
 
-Commands:
-  train   train a config in a workdir, resuming from its latest checkpoint if there is one
-  eval    score checkpoints of a workdir: --checkpoint=latest|all|best|<step> --split=...
-  decode  decode text with a workdir's checkpoint: --input=FILE|- [--output=FILE]
-
-  bench   time every attention variant side by side (see `synth bench --help`)
-  data    prepare data: `synth data prepare offline [--data_dir=DIR] [--only=ende,...]`
-  sweep   train and evaluate a paper table's runs: `synth sweep experiments/<t>.py --root=DIR`
-  results collect a table's results: `synth results experiments/<t>.py --root=DIR`
-
-eval and decode read the run's resolved config from <workdir>/config.json; pass --config (and
-overrides such as --config.eval.beam_size=1) to change it. bench and data have argparse
-command lines of their own (they take no config file).
+Every usage error is one `synth: error: ...` line on stderr and exit status 2.
 """
 import os
 import runpy
@@ -25,17 +17,34 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-COMMANDS = ("train", "eval", "decode")
+# Every command, with the line `synth --help` shows for it.
+COMMANDS = {
+    "train": "train a config in a workdir, resuming from its latest checkpoint",
+    "eval": "score a workdir's checkpoints (latest, all, best or a step) on a split",
+    "decode": "decode text with a workdir's checkpoint, one output line per input line",
+    "bench": "time every attention variant side by side (train step or cached decoding)",
+    "sweep": "train and evaluate every unfinished run of a paper table (experiments/*.py)",
+    "results": "collect a paper table's runs into markdown, CSV and plots",
+    "data": "prepare the offline corpora once: synth data prepare offline",
+}
+# The commands that take a config (absl flags), each with its flags in the order --help lists them.
+CONFIG_COMMANDS = {
+    "train": ("config", "workdir"),
+    "eval": ("workdir", "checkpoint", "split", "config"),
+    "decode": ("workdir", "input", "output", "checkpoint", "config"),
+}
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file (configs/*.py), optionally with ':key=value,...' arguments.",
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and metrics.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest",
-                                  "eval/decode: latest, all, best (by periodic eval) or a step.")
-_SPLIT = flags.DEFINE_string("split", "validation", "eval: the split to score.")
-_INPUT = flags.DEFINE_string("input", None, "decode: a text file, one input per line; - = stdin.")
-_OUTPUT = flags.DEFINE_string("output", None, "decode: where to write outputs (default stdout).")
+    "config", None, "Config file (configs/*.py), optionally with ':key=value,...' arguments; "
+    "configs/<file>.py also finds the files shipped with the package.", lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "The run's directory: checkpoints, logs, metrics and its config.json.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", "latest", "Which checkpoints: latest, all (eval only), best (by the trainer's "
+    "periodic eval; eval only) or a step.")
+_SPLIT = flags.DEFINE_string("split", "validation", "The split to score: validation or test.")
+_INPUT = flags.DEFINE_string("input", None, "A text file, one input per line; - reads stdin.")
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -46,10 +55,9 @@ def _fail(message: str, code: int = 2) -> None:
 def main(argv):
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Our progress goes to stdout; library INFO is noise.
-  command = argv[1] if len(argv) > 1 else None
-  if command not in COMMANDS or len(argv) > 2:
-    _fail(f"usage: synth {{{','.join(COMMANDS)}}} --config=FILE.py[:k=v] --workdir=DIR "
-          f"(got {' '.join(argv[1:]) or 'no command'})")
+  command = argv[1]
+  if len(argv) > 2:
+    _fail(f"{command} takes only --flags, got '{' '.join(argv[2:])}' (synth {command} --help)")
   if not _WORKDIR.value:
     _fail("--workdir is required")
   config = _CONFIG.value
@@ -84,12 +92,12 @@ def main(argv):
 def _train(config):
   """Runs the trainer; the failures a user can act on are one line, not a traceback."""
   from synth.data.offline.sources import NotPreparedError
-  from synth.data.tfds_tasks import DatasetNotPreparedError
+  from synth.data.tfds_tasks import DatasetNotPreparedError, TensorFlowNeededError
   from synth.train.checkpoints import CheckpointError
   from synth.train.trainer import NonFiniteLossError, train
   try:
     train(config, _WORKDIR.value)
-  except (CheckpointError, DatasetNotPreparedError, NotPreparedError) as e:
+  except (CheckpointError, DatasetNotPreparedError, NotPreparedError, TensorFlowNeededError) as e:
     _fail(str(e).splitlines()[0])
   except NonFiniteLossError as e:  # not a usage error: the run diverged
     _fail(str(e).splitlines()[0], code=1)
@@ -133,29 +141,36 @@ def _decode(config):
     _fail(str(e).splitlines()[0])
 
 
-def _config_spec(argv) -> str | None:
+def _config_spec(argv) -> tuple[int, str] | None:
+  """(index in argv, value) of the --config flag, if given."""
   for i, arg in enumerate(argv):
     if arg.startswith("--config="):
-      return arg[len("--config="):]
+      return i, arg[len("--config="):]
     if arg == "--config" and i + 1 < len(argv):
-      return argv[i + 1]
+      return i + 1, argv[i + 1]
   return None
 
 
-def _check_config_args(argv) -> None:
-  """Loads the --config file once up front to turn its failures into one-line errors.
+def _check_config_args(argv) -> list[str]:
+  """Loads the --config file once up front to turn its failures into one-line errors; returns
+  argv with the config path resolved (configs/x.py may name a file shipped with the package).
 
   ml_collections loads config files lazily and reports an unknown --config.a.b override as a bare
   KeyError; here a missing file, a bad `file.py:key=value` argument and an override naming a
   field the config does not have each get a message that says what is wrong.
   """
+  from synth import shipped_files
   from synth.config import ConfigError
-  spec = _config_spec(argv)
-  if spec is None:
-    return
-  path, _, arg = spec.partition(":")
+  found = _config_spec(argv)
+  if found is None:
+    return argv
+  index, spec = found
+  path, sep, arg = spec.partition(":")
+  path = shipped_files.resolve(path)
   if not os.path.isfile(path):
-    _fail(f"config file '{path}' does not exist")
+    _fail(shipped_files.missing_message("config", spec.partition(":")[0]))
+  argv = list(argv)
+  argv[index] = (argv[index][:-len(spec)] if argv[index].endswith(spec) else "") + path + sep + arg
   try:
     get_config = runpy.run_path(path)["get_config"]
     config = get_config(arg) if arg else get_config()
@@ -172,20 +187,63 @@ def _check_config_args(argv) -> None:
           _fail(f"unknown config field '{field}' (from {a.split('=', 1)[0]}); see "
                 f"synth/config.py for the fields")
         node = node[part]
+  return argv
 
 
 def _parse_flags(argv):
   """absl flag parsing whose every failure is one line on stderr and exit status 2."""
-  _check_config_args(argv)
+  argv = _check_config_args(argv)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
     _fail(str(e).strip().splitlines()[0])
 
 
-def _own_command_line(argv) -> int | None:
+def usage() -> str:
+  """What `synth --help` prints: every command with one line."""
+  width = max(map(len, COMMANDS))
+  lines = ["usage: synth <command> [--flag=value ...]", "",
+           "Synthesizer attention (Tay et al., ICML 2021): train, evaluate, sweep and benchmark.",
+           "", "commands:"]
+  lines += [f"  {name:<{width}}  {summary}" for name, summary in COMMANDS.items()]
+  lines += ["", "`synth <command> --help` lists a command's flags. train, eval and decode take",
+            "--config=FILE.py[:k=v,...] and --config.section.field=value overrides (every field",
+            "is documented in synth/config.py); `python -m synth` is the same command."]
+  return "\n".join(lines)
+
+
+def command_usage(command: str) -> str:
+  """What `synth train|eval|decode --help` prints: the command's own flags with their help."""
+  shown = {"config": "FILE.py[:k=v,...]", "workdir": "DIR", "checkpoint": "WHICH",
+           "split": "SPLIT", "input": "FILE|-", "output": "FILE"}
+  names = CONFIG_COMMANDS[command]
+  required = {"train": ("config", "workdir"), "eval": ("workdir",),
+              "decode": ("workdir", "input")}[command]
+  head = " ".join(f"--{n}={shown[n]}" if n in required else f"[--{n}={shown[n]}]" for n in names)
+  rows = [(f"--{n}={shown[n]}", flags.FLAGS[n].help + (
+      f" (default: {flags.FLAGS[n].default})" if flags.FLAGS[n].default else ""))
+          for n in names]
+  rows += [("--config.SECTION.FIELD=VALUE", "override one config field, e.g. "
+            "--config.train.num_steps=100 (repeatable)"),
+           ("--verbosity=N", "library log level: 0 shows INFO logs (default: warnings only)")]
+  width = max(len(flag) for flag, _ in rows)
+  return "\n".join([f"usage: synth {command} {head} [--config.SECTION.FIELD=VALUE ...]", "",
+                    COMMANDS[command], "", "flags:",
+                    *(f"  {flag:<{width}}  {text}" for flag, text in rows)])
+
+
+def _data_main(rest: list[str]) -> int:
+  from synth.data.offline.__main__ import main as data_main
+  if rest[:2] == ["prepare", "offline"]:
+    return data_main(["prepare", *rest[2:]], prepare_prog="synth data prepare offline")
+  if rest[-1:] in (["--help"], ["-h"]) or not rest:
+    return data_main(["prepare", "--help"], prepare_prog="synth data prepare offline")
+  _fail(f"unknown data command '{' '.join(rest)}': the one data command is "
+        "`synth data prepare offline [--data_dir=DIR] [--only=ende,enfr,sentiment] [--force]`")
+
+
+def _own_command_line(command: str, rest: list[str]) -> int | None:
   """Runs the commands with command lines of their own; None for the absl/config commands."""
-  command, rest = (argv[1], argv[2:]) if len(argv) > 1 else (None, [])
   if command == "bench":
     from synth.bench.cli import main as bench_main
     return bench_main(rest)
@@ -193,20 +251,32 @@ def _own_command_line(argv) -> int | None:
     from synth.sweep import cli
     return (cli.sweep_main if command == "sweep" else cli.results_main)(rest)
   if command == "data":
-    from synth.data.offline.__main__ import main as data_main
-    if rest[:2] != ["prepare", "offline"]:
-      _fail("usage: synth data prepare offline [--data_dir=DIR] [--only=ende,enfr,sentiment] "
-            "[--force]")
-    return data_main(["prepare", *rest[2:]])
+    return _data_main(rest)
   return None
 
 
-def run():
-  """Console-script entry point."""
-  status = _own_command_line(sys.argv)
+def run(argv: list[str] | None = None):
+  """Console-script entry point (also `python -m synth`)."""
+  argv = list(sys.argv if argv is None else argv)
+  command, rest = (argv[1], argv[2:]) if len(argv) > 1 else (None, [])
+  if command in ("-h", "--help", "help") and not rest:
+    print(usage())
+    sys.exit(0)
+  if command == "help":  # `synth help train` is `synth train --help`
+    command, rest = rest[0], ["--help"]
+  if command is None:
+    print(usage(), file=sys.stderr)
+    sys.exit(2)
+  if command not in COMMANDS:
+    _fail(f"unknown command '{command}'; the commands are {', '.join(COMMANDS)} "
+          "(synth --help says what each does)")
+  status = _own_command_line(command, rest)
   if status is not None:
     sys.exit(status)
-  app.run(main, flags_parser=_parse_flags)
+  if any(a in ("-h", "--help") for a in rest):
+    print(command_usage(command))
+    sys.exit(0)
+  app.run(main, argv=[argv[0], command, *rest], flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

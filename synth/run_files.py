@@ -13,7 +13,7 @@ from etils import epath
 
 
 def is_remote(path) -> bool:
-  """gs://, s3:// and the like: paths that only epath (tf.io.gfile) can read."""
+  """gs://, s3:// and the like: paths that only epath (through fsspec) can read."""
   return "://" in str(path)
 
 

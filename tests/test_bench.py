@@ -112,9 +112,9 @@ def test_train_bench_end_to_end(tmp_path):
 
 def test_decode_bench_end_to_end_from_the_command_line(tmp_path, capsys):
   out = tmp_path / "decode.json"
-  code = main(["--mode=decode", "--variants=vanilla,random", "--seq-lens=8", "--batch-size=2",
-               "--d-model=16", "--num-heads=2", "--d-ff=32", "--num-layers=1", "--vocab-size=50",
-               "--repeats=1", "--warmup=1", "--peak-size=128", f"--json={out}"])
+  code = main(["--mode=decode", "--variants=vanilla,random", "--seq_lens=8", "--batch_size=2",
+               "--d_model=16", "--num_heads=2", "--d_ff=32", "--num_layers=1", "--vocab_size=50",
+               "--repeats=1", "--warmup=1", "--peak_size=128", f"--json={out}"])
   assert code == 0
   printed = capsys.readouterr().out
   assert "cache vs vanilla" in printed and "random" in printed
@@ -128,11 +128,11 @@ def test_decode_bench_end_to_end_from_the_command_line(tmp_path, capsys):
 
 
 def test_command_line_errors_are_one_line(capsys):
-  assert main(["--variants=vanilla,nope", "--seq-lens=8"]) == 2
+  assert main(["--variants=vanilla,nope", "--seq_lens=8"]) == 2
   err = capsys.readouterr().err.strip()
   assert err.startswith("synth: error: bench:") and "nope" in err and "\n" not in err
-  assert main(["--seq-lens=8,x"]) == 2
-  assert main(["--variants=linformer", "--seq-lens=8"]) == 2
+  assert main(["--seq_lens=8,x"]) == 2
+  assert main(["--variants=linformer", "--seq_lens=8"]) == 2
   with pytest.raises(SystemExit) as exit_info:
     main(["--mode=fast"])
   assert exit_info.value.code == 2

@@ -81,9 +81,9 @@ def test_config_json_from_before_the_field_still_validates():
 def test_bench_traces_every_case(tmp_path, capsys):
   profile_dir = tmp_path / "traces"
   out = tmp_path / "bench.json"
-  code = bench_main(["--variants=vanilla,random", "--seq-lens=8", "--batch-size=2",
-                     "--d-model=16", "--num-heads=2", "--d-ff=32", "--num-layers=1",
-                     "--vocab-size=50", "--repeats=1", "--warmup=0", "--peak-size=128",
+  code = bench_main(["--variants=vanilla,random", "--seq_lens=8", "--batch_size=2",
+                     "--d_model=16", "--num_heads=2", "--d_ff=32", "--num_layers=1",
+                     "--vocab_size=50", "--repeats=1", "--warmup=0", "--peak_size=128",
                      f"--json={out}", f"--profile={profile_dir}"])
   assert code == 0
   assert sorted(os.listdir(profile_dir)) == ["train_random_8", "train_vanilla_8"]

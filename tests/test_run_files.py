@@ -9,7 +9,6 @@ import os
 
 import ml_collections
 import pytest
-from clu import metric_writers
 from etils import epath
 from etils.epath import gpath, testing
 
@@ -106,11 +105,9 @@ def test_write_text_atomic_leaves_no_tmp_file(tmp_path, gcs):
 
 
 def test_run_files_through_the_remote_path(gcs, monkeypatch):
-  """The trainer's and evaluator's writers produce a whole run's small files on gs://."""
+  """The trainer's and evaluator's writers produce a whole run's files on gs://, TensorBoard
+  events included (through the same epath layer as the rest)."""
   workdir = "gs://bucket/run"
-  # TensorBoard would open a real GCS writer; these tests are about our own files.
-  monkeypatch.setattr(reporting.metric_writers, "create_default_writer",
-                      lambda *args, **kwargs: metric_writers.LoggingWriter())
 
   config = ml_collections.ConfigDict({"seed": 0, "model": {"variant": "tiny"}})
   epath.Path(workdir).mkdir(parents=True, exist_ok=True)
@@ -125,6 +122,10 @@ def test_run_files_through_the_remote_path(gcs, monkeypatch):
   reporter.write(10, {"loss": 2.75}, prefix="eval/")
   reporter.write(20, {"loss": 2.5}, prefix="eval/")
   reporter.close()
+  events = [n for n in os.listdir(gcs / "run") if n.startswith("events.out.tfevents")]
+  assert len(events) == 1
+  assert read_scalars(str(gcs / "run" / events[0])) == {
+      "loss": [(10, 3.0)], "eval/loss": [(10, 2.75), (20, 2.5)]}
   assert (gcs / "run" / "metrics.jsonl").read_text() == (
       '{"step": 10, "loss": 3.0}\n{"step": 10, "eval/loss": 2.75}\n'
       '{"step": 20, "eval/loss": 2.5}\n')
@@ -143,6 +144,18 @@ def test_run_files_through_the_remote_path(gcs, monkeypatch):
   assert (gcs / "run" / "samples" / "validation_step20.txt").read_text() == (
       "source: a b\nreference: b a\nprediction: b a\n\n"
       "source: c\nreference: c\nprediction: d\n")
+
+
+def read_scalars(event_file: str) -> dict:
+  """{tag: [(step, value), ...]} as TensorBoard's own event reader sees them."""
+  from tensorboard.backend.event_processing import event_file_loader
+  scalars = {}
+  for event in event_file_loader.EventFileLoader(event_file).Load():
+    for value in event.summary.value:
+      if value.metadata.plugin_data.plugin_name == "scalars":
+        # The loader migrates simple_value scalars to tensors, as TensorBoard shows them.
+        scalars.setdefault(value.tag, []).append((event.step, value.tensor.float_val[0]))
+  return scalars
 
 
 def test_sweep_log_of_a_remote_workdir(gcs, tmp_path):

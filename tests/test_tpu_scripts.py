@@ -1,4 +1,4 @@
-"""Cloud TPU: the exact gcloud commands (as scripts/tpu/launch.py --dry-run prints them) and the
+"""Cloud TPU: the exact gcloud commands (as scripts/tpu/launch.py --dry_run prints them) and the
 re-create-and-resume loop, driven by a fake gcloud."""
 import json
 import os
@@ -24,7 +24,7 @@ EVAL = ("cd synth && ../synth-venv/bin/python -m synth.main eval "
 SETUP = ("sudo apt-get update -q && sudo apt-get install -y -q python3.11 python3.11-venv && "
          "rm -rf synth && mkdir -p synth && tar -xzf synth-src.tar.gz -C synth && "
          "python3.11 -m venv synth-venv && synth-venv/bin/pip install -q -c "
-         "synth/requirements-lock.txt -e synth 'jax[tpu]'")
+         "synth/requirements-lock.txt -e 'synth[tpu,gcs]'")
 
 
 def test_parse_target():
@@ -58,7 +58,7 @@ def test_launch_dry_run_prints_the_exact_commands():
   result = subprocess.run(
       [sys.executable, "scripts/tpu/launch.py", "experiments/mt_lm.py", "--root=gs://b/synth",
        "--name=synth-v4", "--zone=us-central2-b", "--data_dir=gs://b/tfds",
-       "--only=variant=random,task=lm1b", "--dry-run"],
+       "--only=variant=random,task=lm1b", "--dry_run"],
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   commands = [shlex.split(line) for line in result.stdout.splitlines()

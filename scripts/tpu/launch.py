@@ -2,12 +2,12 @@
 
   python scripts/tpu/launch.py experiments/mt_lm.py --root=gs://BUCKET/synth \
       --name=synth-v4 --zone=us-central2-b --type=v4-8 --data_dir=gs://BUCKET/tensorflow_datasets \
-      [--only=variant=random] [--parallel=N] [--project=P] [--no-spot] [--dry-run]
+      [--only=variant=random] [--parallel=N] [--project=P] [--no_spot] [--dry_run]
 
 For each unfinished run: create the TPU (spot by default) if it is not READY, copy the committed
 source to every worker and install it, run `synth train` on all workers (workdir on GCS, so a
 re-created TPU resumes from the latest checkpoint), then `synth eval`; a preempted TPU is
-deleted and re-created until the run is finished. --dry-run (or no gcloud here) prints the exact
+deleted and re-created until the run is finished. --dry_run (or no gcloud here) prints the exact
 commands instead. The same engine is behind `synth sweep --tpu=...`.
 """
 import argparse
@@ -30,10 +30,10 @@ def main(argv=None) -> int:
   parser.add_argument("--version", default=TpuTarget.version, help="TPU VM image")
   parser.add_argument("--project", default="")
   parser.add_argument("--data_dir", default="", help="gs:// TFDS data_dir")
-  parser.add_argument("--no-spot", action="store_true", help="on-demand instead of spot")
+  parser.add_argument("--no_spot", action="store_true", help="on-demand instead of spot")
   parser.add_argument("--only", action="append", help="e.g. variant=random (repeatable)")
   parser.add_argument("--parallel", type=int, default=1, help="TPU VMs used at once")
-  parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+  parser.add_argument("--dry_run", action="store_true", help="print the commands only")
   args = parser.parse_args(argv)
   target = TpuTarget(name=args.name, zone=args.zone, accelerator_type=args.type,
                      version=args.version, project=args.project, spot=not args.no_spot,

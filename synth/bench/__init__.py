@@ -3,7 +3,7 @@
     from synth.bench import run_bench
     report = run_bench(["vanilla", "random"], seq_lens=[256, 1024], json_path="bench.json")
 
-or from the shell: `python -m synth.bench --variants=all --seq-lens=256,1024 --mode=train`.
+or from the shell: `python -m synth.bench --variants=all --seq_lens=256,1024 --mode=train`.
 See run.py (what is timed and how), flops.py (the FLOP formulas) and measure.py (peak, memory).
 
 Only the command line is imported eagerly; everything else on first use, so that

@@ -23,21 +23,21 @@ def build_parser() -> argparse.ArgumentParser:
       "compile time; or, with --mode=decode, cached decoding tokens/s and cache bytes."))
   p.add_argument("--variants", default="all",
                  help="'all' or comma-separated variants, mixtures included (random+vanilla)")
-  p.add_argument("--seq-lens", default=DEFAULT_SEQ_LENS, help="comma-separated lengths")
+  p.add_argument("--seq_lens", default=DEFAULT_SEQ_LENS, help="comma-separated lengths")
   p.add_argument("--mode", default="train", choices=("train", "decode"))
-  p.add_argument("--batch-size", type=int, default=None,
+  p.add_argument("--batch_size", type=int, default=None,
                  help="rows per step (default: 4096 tokens per train step on CPU, 32768 on "
                       "accelerators; 8 rows when decoding)")
-  p.add_argument("--d-model", type=int, default=512)
-  p.add_argument("--num-heads", type=int, default=8)
-  p.add_argument("--d-ff", type=int, default=2048)
-  p.add_argument("--num-layers", type=int, default=6)
-  p.add_argument("--vocab-size", type=int, default=32000)
-  p.add_argument("--factor-k", type=int, default=8, help="Factorized Random rank")
+  p.add_argument("--d_model", type=int, default=512)
+  p.add_argument("--num_heads", type=int, default=8)
+  p.add_argument("--d_ff", type=int, default=2048)
+  p.add_argument("--num_layers", type=int, default=6)
+  p.add_argument("--vocab_size", type=int, default=32000)
+  p.add_argument("--factor_k", type=int, default=8, help="Factorized Random rank")
   p.add_argument("--dropout", type=float, default=0.0, help="dropout rate in train mode")
   p.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")
   p.add_argument("--warmup", type=int, default=2, help="untimed repetitions first")
-  p.add_argument("--peak-size", type=int, default=None,
+  p.add_argument("--peak_size", type=int, default=None,
                  help="matmul side for the measured peak (default 2048 on CPU, 8192 else)")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--json", default=None, metavar="OUT", help="write the report here as JSON")

@@ -29,6 +29,15 @@ class DatasetNotPreparedError(ValueError):
   """A TFDS dataset is not in the data_dir, or not in a random-access format."""
 
 
+# Reading a prepared dataset needs no TensorFlow; preparing one (`tfds build`) and
+# tfds.testing.mock_data do, and so may a dataset whose features decode only through TensorFlow.
+TFDS_INSTALL = "pip install 'synth[tfds]'"
+
+
+class TensorFlowNeededError(ValueError):
+  """A TFDS step that needs TensorFlow, on an install without it."""
+
+
 def data_dir_of(config_dir: str) -> str:
   """The TFDS data_dir in use: data.data_dir, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
   return config_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
@@ -47,6 +56,12 @@ def open_split(name: str, split: str, data_dir: str):
         f"TFDS dataset '{name}' is not prepared in ArrayRecord format in data_dir {where}; "
         f"prepare it with: tfds build {name} --data_dir={where} --file_format=array_record"
     ) from None
+  except ImportError as e:
+    if "tensorflow" not in str(e):
+      raise
+    raise TensorFlowNeededError(
+        f"reading TFDS dataset '{name}' needs TensorFlow, which is not installed: "
+        f"{TFDS_INSTALL}") from None
   except ValueError as e:
     if "split" not in str(e).lower():
       raise

@@ -17,7 +17,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from clu import metric_writers
 from etils import epath
 
 from synth.data.tokenizer import EOS_ID
@@ -25,6 +24,7 @@ from synth.eval import task_metrics
 from synth.eval.decoding import DecodeOptions, make_generate_fn, token_lists
 from synth.models import ModelConfig
 from synth.run_files import append_jsonl, read_jsonl, write_text_atomic
+from synth.summary_writer import SummaryWriter
 from synth.train import checkpoints as ckpt
 
 CHECKPOINT_CHOICES = "latest|all|best|<step>"
@@ -290,8 +290,7 @@ def evaluate_checkpoints(config, workdir: str, *, which: str = "latest",
   steps = select_steps(workdir, all_steps, which, config.train.best_metric,
                        config.train.best_mode)
   data = get_data(config, workdir)
-  writer = metric_writers.create_default_writer(
-      os.path.join(workdir, "eval"), just_logging=jax.process_index() > 0)
+  writer = SummaryWriter(os.path.join(workdir, "eval"))
   rows, errors, evaluator = [], [], None
   fingerprint = config_hash(config)
   try:

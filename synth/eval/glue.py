@@ -19,7 +19,6 @@ import string
 from typing import Sequence
 
 import numpy as np
-import scipy.stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,11 +109,13 @@ def matthews_corrcoef(predictions, targets) -> float:
 
 def pearson_corrcoef(predictions, targets) -> float:
   p, t = _pair(predictions, targets)
+  import scipy.stats  # here, not at the top: it costs a second of every command's start-up
   return 100.0 * float(scipy.stats.pearsonr(p.astype(float), t.astype(float))[0])
 
 
 def spearman_corrcoef(predictions, targets) -> float:
   p, t = _pair(predictions, targets)
+  import scipy.stats
   return 100.0 * float(scipy.stats.spearmanr(p.astype(float), t.astype(float))[0])
 
 

@@ -24,7 +24,6 @@ from typing import Sequence
 
 import numpy as np
 import sacrebleu
-from rouge_score import rouge_scorer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +106,7 @@ def rouge(predictions: Sequence[str], references: Sequence[str], *,
     raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
   if not predictions:
     raise ValueError("ROUGE needs at least one prediction")
+  from rouge_score import rouge_scorer  # here: it imports nltk, 0.4 s of every start-up
   scorer = rouge_scorer.RougeScorer(list(rouge_types), use_stemmer=use_stemmer)
   totals = {t: [] for t in rouge_types}
   for prediction, reference in zip(predictions, references):

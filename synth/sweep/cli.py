@@ -18,7 +18,7 @@ def sweep_main(argv) -> int:
   p.add_argument("--root", required=True, help="where the run workdirs go (gs:// with --tpu)")
   p.add_argument("--only", action="append", default=None,
                  help="keep runs matching key=value[,key=value] (e.g. variant=dense); repeatable")
-  p.add_argument("--dry-run", action="store_true", help="print the runs and their status only")
+  p.add_argument("--dry_run", action="store_true", help="print the runs and their status only")
   p.add_argument("--parallel", type=int, default=1, help="runs at once")
   p.add_argument("--tpu", default=None,
                  help="name=...,zone=...,type=v4-8[,spot=true,data_dir=gs://...]: run on Cloud "

@@ -10,6 +10,8 @@ import runpy
 from collections.abc import Mapping
 from typing import Any
 
+from synth import shipped_files
+
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
@@ -138,11 +140,12 @@ def split_experiment_spec(spec: str) -> tuple[str, str | None]:
 
   The same `file.py:k=v,...` form as `--config` takes, so that one experiment file can hold
   several sizings of one table (e.g. a GPU and a CPU budget) instead of near-copies of itself.
+  experiments/<table>.py names the package's own file when the current directory has none.
   """
   path, sep, arg = str(spec).partition(".py:")
   if not sep:
-    return str(spec), None
-  return path + ".py", arg
+    return shipped_files.resolve(str(spec)), None
+  return shipped_files.resolve(path + ".py"), arg
 
 
 def load_experiment(spec: str) -> Experiment:
@@ -156,7 +159,7 @@ def load_experiment(spec: str) -> Experiment:
   try:
     namespace = runpy.run_path(path)
   except FileNotFoundError:
-    raise FileNotFoundError(f"experiment file '{path}' does not exist") from None
+    raise FileNotFoundError(shipped_files.missing_message("experiment", path)) from None
   make = namespace.get("get_experiment")
   if callable(make):
     experiment = make(arg)

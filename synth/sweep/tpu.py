@@ -115,8 +115,9 @@ class TpuTarget:
         ["mkdir", "-p", REMOTE_REPO],
         ["tar", "-xzf", ARCHIVE, "-C", REMOTE_REPO],
         [self.python, "-m", "venv", REMOTE_VENV],
+        # The TPU extra brings the matching libtpu; gcs lets etils.epath reach gs:// workdirs.
         [f"{REMOTE_VENV}/bin/pip", "install", "-q", "-c", f"{REMOTE_REPO}/requirements-lock.txt",
-         "-e", REMOTE_REPO, "jax[tpu]"],
+         "-e", f"{REMOTE_REPO}[tpu,gcs]"],
     ]
     return self.ssh(" && ".join(shlex.join(s) for s in steps))
 

@@ -1,4 +1,4 @@
-"""Where training metrics go: TensorBoard (clu), <workdir>/metrics.jsonl, and the console.
+"""Where training metrics go: TensorBoard, <workdir>/metrics.jsonl, and the console.
 
 Only process 0 writes files and prints; every process computes the same metrics. Console lines
 go to stdout through `say` rather than absl logging, so they stay readable while the libraries'
@@ -8,10 +8,10 @@ import math
 import time
 
 import jax
-from clu import metric_writers
 from etils import epath
 
 from synth.run_files import append_jsonl
+from synth.summary_writer import SummaryWriter
 
 
 def say(message: str, *args) -> None:
@@ -25,8 +25,7 @@ class Reporter:
 
   def __init__(self, workdir: str, num_steps: int, start_step: int):
     self.primary = jax.process_index() == 0
-    self.writer = metric_writers.create_default_writer(
-        workdir, just_logging=not self.primary, asynchronous=True)
+    self.writer = SummaryWriter(workdir)
     self.jsonl_path = epath.Path(workdir) / "metrics.jsonl"
     self.num_steps = num_steps
     self.start_time = time.time()

@@ -227,6 +227,9 @@ def train(config, workdir: str, devices=None) -> dict:
   # The loop. Metrics are fetched one step late so the host never waits for the device.
   # ----------------------------------------------------------------------------------------------
   reporter = Reporter(workdir, num_steps, start_step)
+  # TensorBoard's HParams tab compares runs by their resolved config and its hash.
+  reporter.writer.write_hparams({**config.to_dict(), "config_hash": config_hash(config)},
+                                metrics=("loss", "eval/loss"))
   preemption = _Preemption()
   eval_metrics = {}
   pending = None  # (step, metrics) of the step in flight

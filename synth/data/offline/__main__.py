@@ -10,12 +10,13 @@ from synth.data.offline.fetch import FetchError
 from synth.data.offline.prepare import prepare_offline
 
 
-def main(argv=None) -> int:
+def main(argv=None, prepare_prog: str = "python -m synth.data.offline prepare") -> int:
+  """prepare_prog: how the prepare command is spelled in --help (`synth data prepare offline`)."""
   parser = argparse.ArgumentParser(
       prog="python -m synth.data.offline",
       description="Prepare the offline corpora (fetched once, never downloaded at run time).")
   commands = parser.add_subparsers(dest="command", required=True)
-  prepare = commands.add_parser("prepare", help="fetch and build the corpora under the data dir")
+  prepare = commands.add_parser("prepare", prog=prepare_prog, help="fetch and build the corpora under the data dir")
   prepare.add_argument("--data_dir", default="",
                        help="data dir; corpora go to DIR/offline (default ~/.cache/synth/offline)")
   prepare.add_argument("--only", default="",
