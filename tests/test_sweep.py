@@ -35,6 +35,26 @@ def test_every_experiment_plans_with_its_config_files(name, tmp_path):
     assert all(isinstance(a, str) for a in p.train)
 
 
+@pytest.mark.parametrize("sizing", ["cpu", "gpu"])
+def test_offline_mid_sizings_plan_the_same_tasks_lm_first(sizing, tmp_path):
+  spec = experiment_path("offline_mid") + f":sizing={sizing}"
+  experiment = load_experiment(spec)
+  plans = api.plans_for(spec, str(tmp_path))
+  assert experiment.name == f"offline_mid_{sizing}" and len(experiment.seeds) >= 2
+  assert {"vanilla", "fixed_random", "random", "dense", "random+vanilla"} <= set(
+      experiment.variants)
+  assert len(plans) == len(experiment.variants) * 3 * len(experiment.seeds)
+  assert plans[0].run.task.name == "lm_python_docs"  # the most telling runs come first
+  lm = grid.resolve_config(plans[0].run, api.repo_root(spec))
+  assert lm.model.num_decoder_layers >= 4 and lm.data.seq_len >= 256
+  assert lm.train.eval_every > 0  # eval-loss curves
+
+
+def test_offline_mid_rejects_an_unknown_sizing(tmp_path):
+  with pytest.raises(ValueError, match="sizing must be one of cpu, gpu, got 'tpu'"):
+    load_experiment(experiment_path("offline_mid") + ":sizing=tpu")
+
+
 def test_cpu_offline_grid_layout_and_only(tmp_path):
   experiment = load_experiment(experiment_path("cpu_offline"))
   root = str(tmp_path)
