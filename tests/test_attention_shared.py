@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from test_attention import build, close, inputs
+from test_attention import build, close, inputs, max_diff
 
 SHARED = ("random", "fixed_random", "factorized_random", "random+factorized_random")
 N = 10
@@ -74,3 +74,33 @@ def test_padding_keys_do_not_reach_real_queries_on_the_shared_path():
   close(np.asarray(y)[real], np.asarray(y_noisy)[real])
   # Contrast: without the mask the padding values leak into every query.
   assert np.max(np.abs(np.asarray(model(x)[1]) - np.asarray(model(x + noise)[1]))) > 1e-3
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["bidir", "causal"])
+def test_shared_path_is_exact_when_padding_logits_dwarf_the_real_ones(causal):
+  """Padding keys whose logits beat the real ones by ~90 leave the real keys of the batch-shared
+  softmax below float32's range (exp(-90) underflows to 0): renormalising after the softmax
+  alone would then lose every real key and return the mean over all values, padding included."""
+  model = build("random", causal=causal)
+  model.components["random"].matrix[...] = model.components["random"].matrix[...].at[
+      :, :, 4:].add(90.0)
+  mask = jnp.asarray([[True] * 4 + [False] * (N - 4), [True] * 6 + [False] * (N - 6)])
+  x = inputs(5, 2, N)
+  fast = _outputs(model, x, mask, per_example=False)
+  exact = _outputs(model, x, mask, per_example=True)
+  assert np.all(np.isfinite(np.asarray(fast)))
+  close(fast, exact, atol=2e-5)
+  # Contrast: the padding logits really do decide the unmasked softmax.
+  assert max_diff(model(x)[0], exact[0]) > 0.1
+  # Gradients too: the queries of real tokens, weighted at random, on both paths.
+  graphdef, state = nnx.split(model)
+  probe = jnp.asarray(np.random.default_rng(8).standard_normal((2, N, 32)), jnp.float32)
+  probe = probe * mask[:, :, None]
+
+  def loss(state, per_example):
+    return jnp.sum(_outputs(nnx.merge(graphdef, state), x, mask, per_example) * probe)
+
+  for f, s in zip(jax.tree.leaves(jax.grad(loss)(state, False)),
+                  jax.tree.leaves(jax.grad(loss)(state, True))):
+    assert np.all(np.isfinite(np.asarray(f)))
+    close(f, s, atol=2e-5)

@@ -15,13 +15,21 @@ A logit component implements:
   decode(x, index, length) -> logits for the single query x (B, 1, d) at position `index`
                                      against the `length` cache slots.
 """
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from synth.attention.masks import attention_bias
+from synth.attention.masks import MASK_VALUE, attention_bias
 from synth.attention.mixture import MixtureWeights
 from synth.attention.projections import HeadProjection, OutputProjection
+
+# The least softmax mass a row's real keys may hold for the batch-shared path to renormalise it
+# (see SynthesizerAttention._attend_shared). float32 keeps full relative precision down to about
+# 1e-38, so 1e-20 leaves ample margin for the division and its gradient (1 / mass stays far from
+# overflow). A row falls below it only when its padding logits beat its real ones by about 46.
+_SHARED_MIN_MASS = 1e-20
 
 
 class SynthesizerAttention(nnx.Module):
@@ -135,7 +143,7 @@ class SynthesizerAttention(nnx.Module):
   def _attend(self, logits, v, return_weights, key_mask=None):
     weights = jax.nn.softmax(logits, axis=-1)
     if weights.shape[0] == 1 and self.dropout is None:
-      y = self._attend_shared(weights[0], v, key_mask)
+      y = self._attend_shared(logits[0], weights[0], v, key_mask, self.causal)
     else:
       weights = jnp.broadcast_to(weights, (v.shape[0], *weights.shape[1:]))
       dropped = self.dropout(weights) if self.dropout is not None else weights
@@ -146,8 +154,8 @@ class SynthesizerAttention(nnx.Module):
     return y
 
   @staticmethod
-  def _attend_shared(weights, v, key_mask=None):
-    """weights (heads, q, k), shared by the batch, applied to v (B, k, heads, d_h).
+  def _attend_shared(logits, weights, v, key_mask=None, causal=False):
+    """weights = softmax(logits) (heads, q, k), shared by the batch, applied to v (B, k, h, d_h).
 
     Contracting the shared weights with every example's values directly ('hqk,bkhd') never
     broadcasts them to (B, heads, q, k); neither does the backward pass, whose weight gradient is
@@ -161,14 +169,94 @@ class SynthesizerAttention(nnx.Module):
     MASK_VALUE, the weights are uniform over all k slots and y is the mean of v. (Such a row is a
     padding query, whose output no loss reads; unlike the additive mask, it passes no gradient
     back to the logits.)
+
+    That identity needs the real keys' p_j to be representable: p is normalised over ALL keys,
+    so where a row's padding logits beat its real ones by more than about 88, the real keys'
+    weights underflow to 0 in float32 (losing precision well before) and the division recovers
+    nothing. Normalising by the max over each example's own real keys would need one softmax per
+    example, which is what this path avoids. So every row that has an allowed real key is
+    checked for a real-key mass p @ m of at least _SHARED_MIN_MASS; if any row of the step falls
+    short, the whole step is computed exactly, a few query rows at a time (_exact_if_lost). The
+    usual step pays for the check only: a comparison of p @ m, which the renormalisation computes
+    anyway, and a reduction over the batch (one scalar all-reduce when the batch is sharded).
     """
     if key_mask is None:
       return jnp.einsum("hqk,bkhd->bqhd", weights.astype(v.dtype), v)
     m = jnp.asarray(key_mask, bool)
+    total = jnp.einsum("hqk,bk->bqh", weights, m.astype(weights.dtype))[..., None]  # (B, q, h, 1)
+    # Queries with an allowed real key: the causal mask is the only mask in shared logits.
+    sees_real = jnp.cumsum(m, axis=1) > 0 if causal else jnp.any(m, axis=1, keepdims=True)
+    lost = jnp.any(sees_real[:, :, None, None] & (total < _SHARED_MIN_MASS))
     masked = jnp.where(m[:, :, None, None], v, jnp.zeros_like(v))
     numerator = jnp.einsum("hqk,bkhd->bqhd", weights.astype(v.dtype), masked)
-    total = jnp.einsum("hqk,bk->bqh", weights, m.astype(weights.dtype))[..., None]
     has_keys = total > 0
-    y = numerator.astype(jnp.float32) / jnp.where(has_keys, total, 1.0)
+    # Dividing by 1 when the step is lost keeps this (then unused) branch and its gradient finite.
+    y = numerator.astype(jnp.float32) / jnp.where(has_keys & ~lost, total, 1.0)
     uniform = jnp.mean(v.astype(jnp.float32), axis=1, keepdims=True)  # (B, 1, heads, d_h)
-    return jnp.where(has_keys, y, uniform).astype(v.dtype)
+    y = jnp.where(has_keys, y, uniform).astype(v.dtype)
+    return _exact_if_lost(lost, y, logits, v, m)
+
+
+# Query rows per trip of the exact path's loop (_exact_if_lost), or the largest divisor of q below
+# it: a (B, heads, rows, k) softmax is all that loop holds at a time.
+_EXACT_ROWS = 16
+
+
+def _exact_rows(block, v, m):
+  """Exact attention of a block of query rows: logits (heads, rows, k), causal mask included,
+  values v (B, k, heads, d_h) and key mask m (B, k) -> (B, rows, heads, d_h).
+
+  The key mask is added before the softmax, exactly as the per-example path adds it.
+  """
+  keep = m[:, None, None, :] | (block <= MASK_VALUE / 2)[None]  # causal masking is in place
+  weights = jax.nn.softmax(block[None] + jnp.where(keep, 0.0, MASK_VALUE), axis=-1)
+  return jnp.einsum("bhqk,bkhd->bqhd", weights.astype(v.dtype), v)
+
+
+def _trips(lost, q: int):
+  """(rows per trip, number of trips): q / rows trips when lost, none otherwise."""
+  rows = math.gcd(q, _EXACT_ROWS)
+  return rows, jnp.where(lost, q // rows, 0)
+
+
+@jax.custom_vjp
+def _exact_if_lost(lost, y, logits, v, m):
+  """y (B, q, heads, d_h), or where `lost` (a traced bool) the exact masked attention.
+
+  The exact path runs a few query rows at a time in a loop of q / rows trips when lost and of
+  none otherwise: the usual step pays neither a (B, heads, q, k) softmax nor its memory, and
+  there is no lax.cond, whose gradient would keep both branches' residuals. The loop slices
+  queries, never the batch, so a batch sharded over devices is not gathered. The custom VJP
+  routes the gradient the same way: to y in the usual step, through the exact rows otherwise.
+  """
+  rows, trips = _trips(lost, logits.shape[1])
+
+  def replace(i, out):
+    block = jax.lax.dynamic_slice_in_dim(logits, i * rows, rows, axis=1)
+    return jax.lax.dynamic_update_slice_in_dim(out, _exact_rows(block, v, m), i * rows, axis=1)
+
+  return jax.lax.fori_loop(0, trips, replace, y)
+
+
+def _exact_if_lost_fwd(lost, y, logits, v, m):
+  return _exact_if_lost(lost, y, logits, v, m), (lost, logits, v, m)
+
+
+def _exact_if_lost_bwd(residuals, g):
+  lost, logits, v, m = residuals
+  rows, trips = _trips(lost, logits.shape[1])
+
+  def accumulate(i, grads):
+    d_logits, d_v = grads
+    block = jax.lax.dynamic_slice_in_dim(logits, i * rows, rows, axis=1)
+    _, vjp = jax.vjp(lambda block, v: _exact_rows(block, v, m), block, v)
+    d_block, d_v_rows = vjp(jax.lax.dynamic_slice_in_dim(g, i * rows, rows, axis=1))
+    d_logits = jax.lax.dynamic_update_slice_in_dim(d_logits, d_block, i * rows, axis=1)
+    return d_logits, d_v + d_v_rows
+
+  d_logits, d_v = jax.lax.fori_loop(0, trips, accumulate,
+                                    (jnp.zeros_like(logits), jnp.zeros_like(v)))
+  return None, jnp.where(lost, jnp.zeros_like(g), g), d_logits, d_v, None
+
+
+_exact_if_lost.defvjp(_exact_if_lost_fwd, _exact_if_lost_bwd)
