@@ -10,6 +10,7 @@ results and data take no config file and parse their own flags (argparse), in th
 
 Every usage error is one `synth: error: ...` line on stderr and exit status 2.
 """
+import errno
 import os
 import runpy
 import sys
@@ -47,9 +48,43 @@ _INPUT = flags.DEFINE_string("input", None, "A text file, one input per line; - 
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
 
 
+# Set to show the Python traceback of a failure instead of its one `synth: error:` line.
+TRACEBACK_ENV = "SYNTH_TRACEBACK"
+
+
 def _fail(message: str, code: int = 2) -> None:
   print(f"synth: error: {message}", file=sys.stderr)
   sys.exit(code)
+
+
+def error_line(error: BaseException, expected: bool = False) -> str:
+  """One line for a failure: its own message, or for an OS-level cause buried in a chain of
+  library exceptions (a full disk under Orbax's save threads) that cause itself. An unexpected
+  failure (not `expected`, not a usage error) is named by its type, with how to see more."""
+  chain, seen = [], set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    chain.append(error)
+    error = error.__cause__ if error.__cause__ is not None else (
+        None if error.__suppress_context__ else error.__context__)
+  storage = [e for e in chain if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS]
+  if storage:
+    e = storage[-1]
+    where = f": {e.filename}" if e.filename else ""
+    return (f"{e.strerror or e}{where}; a checkpoint being written when it happened is "
+            f"discarded, the ones before it are intact")
+  first = chain[0]
+  text = (str(first).strip().splitlines() or [""])[0]
+  if expected or isinstance(first, _USAGE_ERRORS):
+    return text or type(first).__name__
+  return f"{type(first).__name__}: {text} ({TRACEBACK_ENV}=1 shows the traceback)"
+
+
+# Failures of the storage under a run, reported as themselves however deep in a library's
+# exceptions they sit: disk full, quota exceeded, read-only file system, I/O error.
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+# Failures that mean "fix the input" (exit status 2); anything else is a failed run (1).
+_USAGE_ERRORS = (ValueError, FileNotFoundError, LookupError)
 
 
 def main(argv):
@@ -90,15 +125,15 @@ def main(argv):
 
 
 def _train(config):
-  """Runs the trainer; the failures a user can act on are one line, not a traceback."""
+  """Runs the trainer; every failure is one line (run() turns them into it), not a traceback."""
   from synth.data.offline.sources import NotPreparedError
-  from synth.data.tfds_tasks import DatasetNotPreparedError, TensorFlowNeededError
   from synth.train.checkpoints import CheckpointError
   from synth.train.trainer import NonFiniteLossError, train
+  from synth.train.workdir import WorkdirLockedError
   try:
     train(config, _WORKDIR.value)
-  except (CheckpointError, DatasetNotPreparedError, NotPreparedError, TensorFlowNeededError) as e:
-    _fail(str(e).splitlines()[0])
+  except (CheckpointError, NotPreparedError, WorkdirLockedError) as e:
+    _fail(error_line(e, expected=True))
   except NonFiniteLossError as e:  # not a usage error: the run diverged
     _fail(str(e).splitlines()[0], code=1)
 
@@ -178,6 +213,8 @@ def _check_config_args(argv) -> list[str]:
     _fail(f"{path}: {e}")
   except KeyError:
     _fail(f"config file '{path}' defines no get_config()")
+  except SyntaxError as e:
+    _fail(f"{path}:{e.lineno}: {e.msg}: fix the config file")
   for a in argv:
     if a.startswith("--config."):
       field = a[len("--config."):].split("=", 1)[0]
@@ -256,7 +293,21 @@ def _own_command_line(command: str, rest: list[str]) -> int | None:
 
 
 def run(argv: list[str] | None = None):
-  """Console-script entry point (also `python -m synth`)."""
+  """Console-script entry point (also `python -m synth`): every failure is one `synth: error:`
+  line and a non-zero exit status; SYNTH_TRACEBACK=1 shows the traceback instead."""
+  try:
+    _run(argv)
+  except KeyboardInterrupt:
+    if os.environ.get(TRACEBACK_ENV):
+      raise
+    _fail("interrupted", code=130)
+  except Exception as e:  # SystemExit (every deliberate exit) passes through
+    if os.environ.get(TRACEBACK_ENV):
+      raise
+    _fail(error_line(e), code=2 if isinstance(e, _USAGE_ERRORS) else 1)
+
+
+def _run(argv: list[str] | None) -> None:
   argv = list(sys.argv if argv is None else argv)
   command, rest = (argv[1], argv[2:]) if len(argv) > 1 else (None, [])
   if command in ("-h", "--help", "help") and not rest:
@@ -270,6 +321,9 @@ def run(argv: list[str] | None = None):
   if command not in COMMANDS:
     _fail(f"unknown command '{command}'; the commands are {', '.join(COMMANDS)} "
           "(synth --help says what each does)")
+  if command == "train":  # a SIGTERM from here on ends the run through its clean path
+    from synth.train.preemption import install_early
+    install_early()
   status = _own_command_line(command, rest)
   if status is not None:
     sys.exit(status)

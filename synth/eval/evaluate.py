@@ -23,6 +23,7 @@ from synth.data.tokenizer import EOS_ID
 from synth.eval import task_metrics
 from synth.eval.decoding import DecodeOptions, make_generate_fn, token_lists
 from synth.models import ModelConfig
+from synth.parallel import batch_shards
 from synth.run_files import append_jsonl, read_jsonl, write_text_atomic
 from synth.summary_writer import SummaryWriter
 from synth.train import checkpoints as ckpt
@@ -144,9 +145,7 @@ class Evaluator:
 
   def _padded_batches(self, rows: list, width: int):
     """Rows of token ids -> (B, width) int32 batches, B a multiple of the data-parallel size."""
-    axes = self.sharding.spec[0] if self.sharding.spec else None
-    axes = (axes,) if isinstance(axes, str) else (axes or ())
-    per = int(np.prod([self.sharding.mesh.shape[a] for a in axes]))
+    per = batch_shards(self.sharding)
     size = max(per, (self.config.data.eval_batch_size // per) * per)
     for start in range(0, len(rows), size):
       chunk = rows[start:start + size]
@@ -290,6 +289,7 @@ def evaluate_checkpoints(config, workdir: str, *, which: str = "latest",
   steps = select_steps(workdir, all_steps, which, config.train.best_metric,
                        config.train.best_mode)
   data = get_data(config, workdir)
+  data.examples(split)  # an unknown split fails here, before anything is written
   writer = SummaryWriter(os.path.join(workdir, "eval"))
   rows, errors, evaluator = [], [], None
   fingerprint = config_hash(config)

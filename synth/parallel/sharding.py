@@ -143,6 +143,14 @@ def shardings_like(tree, params, param_shardings, mesh: Mesh):
   return jax.tree.map(one, tree, is_leaf=mirrors)
 
 
+def batch_shards(sharding: NamedSharding) -> int:
+  """How many ways `sharding` (a batch_sharding) splits the example dimension: a global batch
+  must be a multiple of it."""
+  axes = sharding.spec[0] if sharding.spec else None
+  axes = (axes,) if isinstance(axes, str) else (axes or ())
+  return math.prod(sharding.mesh.shape[a] for a in axes)
+
+
 def batch_sharding(mesh: Mesh, rules: Rules) -> NamedSharding:
   """Sharding of a data batch: the leading (example) dimension over the 'batch' rule's axes.
 

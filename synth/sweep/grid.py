@@ -38,7 +38,14 @@ class Run:
 
   @property
   def workdir(self) -> str:
-    return join(self.root, self.table, self.task.name, self.variant, f"seed{self.seed}")
+    path = join(self.root, self.table, self.task.name, self.variant, f"seed{self.seed}")
+    inside = (posixpath.normpath(path).startswith(posixpath.normpath(self.root) + "/")
+              if is_url(self.root) else
+              os.path.commonpath([os.path.abspath(path), os.path.abspath(self.root)])
+              == os.path.abspath(self.root))
+    if not inside:  # names are checked in spec; this guards every other way in
+      raise ValueError(f"run workdir {path} is not inside --root {self.root}")
+    return path
 
   def config_args(self) -> dict:
     """The config-file arguments: variant, the task's args, and `pretrained` for fine-tunes."""

@@ -6,11 +6,24 @@ run of `synth train` with a config file, its arguments and dotted overrides, in 
 <root>/<table>/<task>/<variant>/seed<k>, so a run is found again by its name alone.
 """
 import dataclasses
+import re
 import runpy
 from collections.abc import Mapping
 from typing import Any
 
 from synth import shipped_files
+
+
+# What an experiment, task or variant name may hold: it becomes one directory level of the
+# run's workdir (<root>/<table>/<task>/<variant>/seed<k>), so no separators, no '.' or '..'.
+_PATH_PART = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_+.\-]*")
+
+
+def check_path_part(what: str, name: str) -> None:
+  """A one-line ValueError unless `name` is safe as one directory name."""
+  if not isinstance(name, str) or not _PATH_PART.fullmatch(name) or set(name) == {"."}:
+    raise ValueError(f"{what} {name!r} cannot name a directory: use letters, digits and "
+                     f"_ + - . (no '/', no leading '.', not '..')")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +116,13 @@ class Experiment:
   notes: str = ""
 
   def __post_init__(self):
+    check_path_part("experiment name", self.name)
+    for variant in self.variants:
+      check_path_part(f"experiment '{self.name}': variant", variant)
+    for task in self.tasks:
+      check_path_part(f"experiment '{self.name}': task name", task.name)
+      for variant in task.variants or ():
+        check_path_part(f"task '{task.name}': variant", variant)
     names = [t.name for t in self.tasks]
     if len(set(names)) != len(names):
       raise ValueError(f"experiment '{self.name}': task names must be unique, got {names}")

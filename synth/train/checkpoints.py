@@ -9,7 +9,9 @@ Retention: the latest `keep` checkpoints, plus the `keep_best` best by an eval m
 saved with metrics compete), so a long run keeps its best model without keeping everything.
 """
 
+import logging
 import os
+import sys
 
 import grain
 import jax
@@ -86,10 +88,23 @@ class Checkpoints:
       items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
     try:
       restored = self.manager.restore(step, args=ocp.args.Composite(**items))
-    except (ValueError, FileNotFoundError, KeyError) as e:
-      raise CheckpointError(f"cannot restore checkpoint step {step} from {self.directory}: "
-                            f"{e}") from e
+    except Exception as e:  # Orbax, tensorstore and grain each raise their own kinds.
+      _ECHOES.add(str(self.directory / str(step)))
+      raise UnreadableCheckpointError(step, self.directory, e) from e
     return restored[STATE]
+
+  def set_aside(self, step: int) -> epath.Path:
+    """Renames an unreadable step directory to <step>.corrupt (kept for inspection, ignored by
+    Orbax) so that the step can be saved again; returns the new path."""
+    source = self.directory / str(step)
+    target = self.directory / f"{step}.corrupt"
+    n = 1
+    while target.exists():
+      n += 1
+      target = self.directory / f"{step}.corrupt{n}"
+    source.rename(target)
+    self.manager.reload()
+    return target
 
   def reached_preemption(self, step: int) -> bool:
     """True on every process once any process has received a preemption notice (TPU/GKE)."""
@@ -102,6 +117,44 @@ class Checkpoints:
     self.manager.close()
 
 
+class _EchoesOfFailedReads(logging.Filter):
+  """Silences the echoes of a checkpoint read that already failed, and nothing else.
+
+  Orbax reads a checkpoint's arrays concurrently: with a damaged file, each read that fails
+  after the first is reported on its own when its task is collected, often only at exit
+  (asyncio's "Task exception was never retrieved", or "Exception ignored in: <coroutine>"), a
+  page of traceback each for the one error the restore already raised. Once a step directory
+  failed to restore, reports that name that directory are dropped; every other report passes.
+  """
+
+  def __init__(self):
+    super().__init__()
+    self.directories: set[str] = set()
+    self._hook = None
+
+  def add(self, directory: str) -> None:
+    if self._hook is None:
+      logging.getLogger("asyncio").addFilter(self)
+      self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+    self.directories.add(directory)
+
+  def _mentions(self, *parts) -> bool:
+    text = " ".join(str(p) for p in parts)
+    return any(d in text for d in self.directories)
+
+  def filter(self, record) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return not self._mentions(record.getMessage(), error, error and error.__cause__)
+
+  def _unraisable(self, unraisable) -> None:
+    error = unraisable.exc_value
+    if not self._mentions(error, error and error.__cause__):
+      self._hook(unraisable)
+
+
+_ECHOES = _EchoesOfFailedReads()
+
+
 def absolute(path) -> epath.Path:
   """`path` made absolute if it is local: Orbax refuses relative checkpoint paths, and only
   inside its background save thread, after training has moved on (`--workdir=workdirs/run`)."""
@@ -110,6 +163,16 @@ def absolute(path) -> epath.Path:
 
 class CheckpointError(RuntimeError):
   """A checkpoint is missing, incomplete or does not match the model."""
+
+
+class UnreadableCheckpointError(CheckpointError):
+  """A checkpoint step exists but does not restore: a damaged file, or a model it does not fit."""
+
+  def __init__(self, step: int, directory, cause: BaseException):
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    first = first.split(". See full TensorStore details")[0]  # then a page of its spec
+    self.step, self.reason = step, f"{type(cause).__name__}: {first[:300]}"
+    super().__init__(f"cannot restore checkpoint step {step} from {directory}: {self.reason}")
 
 
 def find_state_dir(path: str) -> epath.Path:

@@ -6,7 +6,6 @@ trains to config.train.num_steps with periodic logging, evaluation and checkpoin
 (preemption) saves a checkpoint at the next step boundary and exits cleanly.
 """
 import json
-import signal
 import time
 
 import jax
@@ -25,40 +24,16 @@ from synth.parallel import batch_sharding, make_mesh
 from synth.run_files import write_text_atomic
 from synth.train import checkpoints as ckpt
 from synth.train.optimizer import make_optimizer
+from synth.train.preemption import Preemption
 from synth.train.reporting import Reporter, say
 from synth.train.state import init_rngs, init_state, state_layout
+from synth.train.workdir import (WorkdirLock, check_batch_sizes, prepare_workdir,
+                                 remove_failed_start)
 from synth.train.steps import make_train_step
 
 
 class NonFiniteLossError(FloatingPointError):
   """The training loss became NaN or Inf."""
-
-
-class _Preemption:
-  """Records SIGTERM so the loop can save and stop at the next step boundary (one process).
-
-  With several processes every one must save the same step, but a signal may reach one host
-  only: a Python handler there would enter the checkpoint's collectives alone and deadlock
-  (tests/test_multihost.py). jax.distributed.initialize starts JAX's preemption service, which
-  catches SIGTERM itself and agrees on a step with the other processes, where
-  checkpoints.reached_preemption(step) then returns True on all of them; so with several
-  processes no handler is installed (it would replace the service's).
-  """
-
-  def __init__(self):
-    self.requested = False
-    self._installed = jax.process_count() == 1
-    if self._installed:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning("SIGTERM received: saving a checkpoint at the next step and stopping")
-    self.requested = True
-
-  def restore(self):
-    if self._installed and self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
 
 
 class _StepProfiler:
@@ -146,157 +121,203 @@ def train(config, workdir: str, devices=None) -> dict:
   `devices` restricts the mesh to a subset of devices (default: all devices of all processes).
   """
   # ----------------------------------------------------------------------------------------------
-  # Config, workdir, mesh.
+  # Config, mesh, workdir: everything that can be checked is checked before the first write.
   # ----------------------------------------------------------------------------------------------
-  validate_config(config)
-  model_cfg = ModelConfig.from_config(config.model)
-  epath.Path(workdir).mkdir(parents=True, exist_ok=True)
-  mesh = make_mesh(config.mesh, devices)
-  rules = tuple(tuple(r) for r in config.mesh.rules)
-  data_sharding = batch_sharding(mesh, rules)
-  say("mesh %s over %d devices (%d processes)", dict(mesh.shape), mesh.size,
-               jax.process_count())
-
-  # ----------------------------------------------------------------------------------------------
-  # Data.
-  # ----------------------------------------------------------------------------------------------
-  data = get_data(config, workdir)
-  train_iter = data.train
-
-  # ----------------------------------------------------------------------------------------------
-  # Model state: restore the latest checkpoint, or initialise (optionally from another run).
-  # ----------------------------------------------------------------------------------------------
-  num_steps = int(config.train.num_steps)
-  tx, schedule = make_optimizer(config.optimizer, num_steps=num_steps)
-  layout = state_layout(model_cfg, tx, mesh, rules, config.seed)
-  checkpoints = ckpt.Checkpoints(workdir, keep=config.train.keep, keep_best=config.train.keep_best,
-                                 best_metric=config.train.best_metric,
-                                 best_mode=config.train.best_mode)
-  latest = checkpoints.latest_step()
-  if latest is not None:
-    # Saved data positions apply only to as many processes as saved them.
-    reset_data = (bool(config.train.get("reset_data_on_resume", False))
-                  and checkpoints.saved_process_count(latest) not in (None, jax.process_count()))
-    say("resuming from checkpoint step %d in %s%s", latest, workdir,
-        " (input pipeline restarted from its beginning: train.reset_data_on_resume)"
-        if reset_data else "")
-    state = checkpoints.restore(latest, layout.abstract_state,
-                                None if reset_data else train_iter)
-    rngs = init_rngs(layout, model_cfg, config.seed)
-  else:
-    state, rngs = init_state(layout, model_cfg, tx, config.seed)
-    if config.init_from:
-      params = ckpt.restore_params(config.init_from, layout.abstract_state["params"])
-      state = {**state, "params": params}
-      say("initialised params from %s", config.init_from)
-  # Written once the state is restored: a failed resume leaves the run's config.json as it was.
-  write_config(config, workdir)
-  start_step = int(state["step"])
-  say("model: %s '%s', %s trainable parameters%s", model_cfg.kind, model_cfg.variant,
-      f"{parameter_overview.count_parameters(state['params']):,}",
-      f" (+{parameter_overview.count_parameters(state['frozen']):,} frozen)"
-      if state["frozen"] else "")
-  if jax.process_index() == 0:
-    overview = parameter_overview.get_parameter_overview(state["params"], include_stats=False)
-    write_text_atomic(epath.Path(workdir) / "parameters.txt", overview)
-
-  train_step = make_train_step(layout, tx, schedule, seed=config.seed,
-                               accum=int(config.optimizer.grad_accum_steps),
-                               label_smoothing=float(config.optimizer.label_smoothing))
-  evaluator = Evaluator(config, workdir, mesh, layout, data)
-
-  def run_eval(step, final):
-    # Periodically the loss; at the end also the task's metrics (decoding) and samples.
-    if final:
-      # The same row `synth eval` would write for this checkpoint, so sweeps need no eval process.
-      metrics, samples = evaluator.evaluate(state, rngs, "validation")
-      write_samples(workdir, step, "validation", samples, reporter.writer)
-      append_result(workdir, result_row(step, "validation", metrics, config_hash(config),
-                                        source="train"))
-    else:
-      metrics = evaluator.losses(state, rngs, "validation", config.train.eval_steps)
-    reporter.write(step, {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-                   prefix="eval/")
-    extra = "".join(f"  {k} {v:.2f}" for k, v in metrics.items()
-                    if k not in ("loss", "perplexity", "tokens"))
-    say("eval at step %d: loss %.4f  perplexity %.2f%s  (%d tokens)", step, metrics["loss"],
-        metrics["perplexity"], extra, metrics["tokens"])
-    return metrics
-
-  # ----------------------------------------------------------------------------------------------
-  # The loop. Metrics are fetched one step late so the host never waits for the device.
-  # ----------------------------------------------------------------------------------------------
-  reporter = Reporter(workdir, num_steps, start_step)
-  # TensorBoard's HParams tab compares runs by their resolved config and its hash.
-  reporter.writer.write_hparams({**config.to_dict(), "config_hash": config_hash(config)},
-                                metrics=("loss", "eval/loss"))
-  preemption = _Preemption()
-  eval_metrics = {}
-  pending = None  # (step, metrics) of the step in flight
-  window = {"start": time.time(), "tokens": 0.0, "steps": 0, "data_wait": 0.0}
-  last_saved = latest
-  profiler = _StepProfiler(parse_profile_steps(config.train.get("profile_steps", "")), workdir,
-                           num_steps)
-
-  def finish(step, metrics):
-    """Host-side handling of step `step`'s metrics: NaN check, accounting, logging."""
-    metrics = jax.device_get(metrics)
-    if not np.isfinite(metrics["loss"]):
-      raise NonFiniteLossError(
-          f"training loss is {metrics['loss']} at step {step}; stopping. The last good "
-          f"checkpoint is step {last_saved} in {workdir}/checkpoints")
-    window["tokens"] += float(metrics["weight_sum"])
-    window["steps"] += 1
-    if step % config.train.log_every == 0 or step == num_steps:
-      elapsed = time.time() - window["start"]
-      scalars = {k: float(v) for k, v in metrics.items() if k != "weight_sum"}
-      scalars.update(tokens_per_s=window["tokens"] / elapsed,
-                     step_time_s=elapsed / window["steps"],
-                     data_wait_fraction=window["data_wait"] / elapsed)
-      reporter.write(step, scalars)
-      reporter.progress(step, scalars)
-      window.update(start=time.time(), tokens=0.0, steps=0, data_wait=0.0)
+  # SIGTERM from here to the end stops the run cleanly: during start-up before the first step,
+  # in the loop after saving the next step, during shutdown by finishing it.
+  preemption = Preemption()
+  try:
+    validate_config(config)
+    model_cfg = ModelConfig.from_config(config.model)
+    mesh = make_mesh(config.mesh, devices)
+    rules = tuple(tuple(r) for r in config.mesh.rules)
+    data_sharding = batch_sharding(mesh, rules)
+    check_batch_sizes(config, data_sharding)
+    created = prepare_workdir(workdir)
+    lock = WorkdirLock(workdir).acquire()
+  except BaseException:
+    preemption.restore()
+    raise
+  started = False  # a start that fails before the first step removes the workdir it created
 
   try:
-    step = start_step
-    while step < num_steps:
-      profiler.before(step + 1)
-      t0 = time.time()
-      batch = global_batch(next(train_iter), data_sharding)
-      window["data_wait"] += time.time() - t0
-      state, metrics = train_step(state, rngs, batch)
+    say("mesh %s over %d devices (%d processes)", dict(mesh.shape), mesh.size,
+        jax.process_count())
+    # --------------------------------------------------------------------------------------------
+    # Data.
+    # --------------------------------------------------------------------------------------------
+    data = get_data(config, workdir)
+    train_iter = data.train
+
+    # --------------------------------------------------------------------------------------------
+    # Model state: restore the latest checkpoint, or initialise (optionally from another run).
+    # --------------------------------------------------------------------------------------------
+    num_steps = int(config.train.num_steps)
+    tx, schedule = make_optimizer(config.optimizer, num_steps=num_steps)
+    layout = state_layout(model_cfg, tx, mesh, rules, config.seed)
+    checkpoints = ckpt.Checkpoints(workdir, keep=config.train.keep,
+                                   keep_best=config.train.keep_best,
+                                   best_metric=config.train.best_metric,
+                                   best_mode=config.train.best_mode)
+    latest, state = restore_latest_intact(checkpoints, layout, train_iter, config, workdir)
+    if latest is not None:
+      rngs = init_rngs(layout, model_cfg, config.seed)
+    else:
+      state, rngs = init_state(layout, model_cfg, tx, config.seed)
+      if config.init_from:
+        params = ckpt.restore_params(config.init_from, layout.abstract_state["params"])
+        state = {**state, "params": params}
+        say("initialised params from %s", config.init_from)
+    # Written once the state is restored: a failed resume leaves the run's config.json as it was.
+    write_config(config, workdir)
+    start_step = int(state["step"])
+    say("model: %s '%s', %s trainable parameters%s", model_cfg.kind, model_cfg.variant,
+        f"{parameter_overview.count_parameters(state['params']):,}",
+        f" (+{parameter_overview.count_parameters(state['frozen']):,} frozen)"
+        if state["frozen"] else "")
+    if jax.process_index() == 0:
+      overview = parameter_overview.get_parameter_overview(state["params"], include_stats=False)
+      write_text_atomic(epath.Path(workdir) / "parameters.txt", overview)
+
+    train_step = make_train_step(layout, tx, schedule, seed=config.seed,
+                                 accum=int(config.optimizer.grad_accum_steps),
+                                 label_smoothing=float(config.optimizer.label_smoothing))
+    evaluator = Evaluator(config, workdir, mesh, layout, data)
+
+    def run_eval(step, final):
+      # Periodically the loss; at the end also the task's metrics (decoding) and samples.
+      if final:
+        # The same row `synth eval` would write for this checkpoint, so sweeps need no eval process.
+        metrics, samples = evaluator.evaluate(state, rngs, "validation")
+        write_samples(workdir, step, "validation", samples, reporter.writer)
+        append_result(workdir, result_row(step, "validation", metrics, config_hash(config),
+                                          source="train"))
+      else:
+        metrics = evaluator.losses(state, rngs, "validation", config.train.eval_steps)
+      reporter.write(step, {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                     prefix="eval/")
+      extra = "".join(f"  {k} {v:.2f}" for k, v in metrics.items()
+                      if k not in ("loss", "perplexity", "tokens"))
+      say("eval at step %d: loss %.4f  perplexity %.2f%s  (%d tokens)", step, metrics["loss"],
+          metrics["perplexity"], extra, metrics["tokens"])
+      return metrics
+
+    # --------------------------------------------------------------------------------------------
+    # The loop. Metrics are fetched one step late so the host never waits for the device.
+    # --------------------------------------------------------------------------------------------
+    reporter = Reporter(workdir, num_steps, start_step)
+    # TensorBoard's HParams tab compares runs by their resolved config and its hash.
+    reporter.writer.write_hparams({**config.to_dict(), "config_hash": config_hash(config)},
+                                  metrics=("loss", "eval/loss"))
+    eval_metrics = {}
+    pending = None  # (step, metrics) of the step in flight
+    window = {"start": time.time(), "tokens": 0.0, "steps": 0, "data_wait": 0.0}
+    last_saved = latest
+    profiler = _StepProfiler(parse_profile_steps(config.train.get("profile_steps", "")), workdir,
+                             num_steps)
+
+    def finish(step, metrics):
+      """Host-side handling of step `step`'s metrics: NaN check, accounting, logging."""
+      metrics = jax.device_get(metrics)
+      if not np.isfinite(metrics["loss"]):
+        raise NonFiniteLossError(
+            f"training loss is {metrics['loss']} at step {step}; stopping. " + (
+                f"The last good checkpoint is step {last_saved} in {workdir}/checkpoints"
+                if last_saved is not None else "No checkpoint had been saved yet"))
+      window["tokens"] += float(metrics["weight_sum"])
+      window["steps"] += 1
+      if step % config.train.log_every == 0 or step == num_steps:
+        elapsed = time.time() - window["start"]
+        scalars = {k: float(v) for k, v in metrics.items() if k != "weight_sum"}
+        scalars.update(tokens_per_s=window["tokens"] / elapsed,
+                       step_time_s=elapsed / window["steps"],
+                       data_wait_fraction=window["data_wait"] / elapsed)
+        reporter.write(step, scalars)
+        reporter.progress(step, scalars)
+        window.update(start=time.time(), tokens=0.0, steps=0, data_wait=0.0)
+
+    started = True
+    try:
+      step = start_step
+      while step < num_steps:
+        if preemption.requested and step == start_step:
+          logging.warning("SIGTERM during start-up: stopping before the first step")
+          break
+        profiler.before(step + 1)
+        t0 = time.time()
+        batch = global_batch(next(train_iter), data_sharding)
+        window["data_wait"] += time.time() - t0
+        state, metrics = train_step(state, rngs, batch)
+        if pending is not None:
+          finish(*pending)
+        step += 1
+        pending = (step, metrics)
+        profiler.after(step, metrics)
+
+        is_last = step == num_steps
+        do_eval = is_last or (config.train.eval_every and step % config.train.eval_every == 0)
+        preempted = preemption.requested or checkpoints.reached_preemption(step)
+        do_save = is_last or preempted or step % config.train.checkpoint_every == 0
+        if do_eval or do_save:
+          finish(*pending)  # Never save or evaluate a state whose loss was not checked.
+          pending = None
+        if do_eval:
+          eval_metrics = run_eval(step, final=is_last)
+        if do_save:
+          checkpoints.save(step, state, train_iter,
+                           metrics={k: float(v) for k, v in eval_metrics.items()}
+                           if do_eval else None)
+          last_saved = step
+        if preempted:
+          logging.warning("preempted: saved step %d, exiting", step)
+          break
       if pending is not None:
         finish(*pending)
-      step += 1
-      pending = (step, metrics)
-      profiler.after(step, metrics)
-
-      is_last = step == num_steps
-      do_eval = is_last or (config.train.eval_every and step % config.train.eval_every == 0)
-      preempted = preemption.requested or checkpoints.reached_preemption(step)
-      do_save = is_last or preempted or step % config.train.checkpoint_every == 0
-      if do_eval or do_save:
-        finish(*pending)  # Never save or evaluate a state whose loss was not checked.
-        pending = None
-      if do_eval:
-        eval_metrics = run_eval(step, final=is_last)
-      if do_save:
-        checkpoints.save(step, state, train_iter,
-                         metrics={k: float(v) for k, v in eval_metrics.items()}
-                         if do_eval else None)
-        last_saved = step
-      if preempted:
-        logging.warning("preempted: saved step %d, exiting", step)
-        break
-    if pending is not None:
-      finish(*pending)
+    finally:
+      profiler.stop()  # the loop ended inside the trace window: preemption or an error
+      checkpoints.wait()
+      checkpoints.close()
+      reporter.close()
+    return eval_metrics
+  except BaseException:
+    if created and not started:
+      lock.release()
+      remove_failed_start(workdir)
+    raise
   finally:
-    profiler.stop()  # the loop ended inside the trace window: preemption or an error
+    lock.release()
     preemption.restore()
-    checkpoints.wait()
-    checkpoints.close()
-    reporter.close()
-  return eval_metrics
+
+
+def restore_latest_intact(checkpoints, layout, train_iter, config, workdir: str):
+  """(step, state) of the newest checkpoint that restores, or (None, None) if there is none.
+
+  A checkpoint that cannot be read (a truncated or overwritten file) is skipped with a message
+  and the next older one is tried; once an older one restores, the unreadable ones are moved
+  aside (<step>.corrupt), never deleted, so that the steps can be saved again. If none restores,
+  nothing is moved and the newest one's error is raised: a config that no longer matches the
+  checkpoints fails every one of them the same way.
+  """
+  skipped = []
+  for step in sorted(checkpoints.all_steps(), reverse=True):
+    # Saved data positions apply only to as many processes as saved them.
+    reset_data = (bool(config.train.get("reset_data_on_resume", False))
+                  and checkpoints.saved_process_count(step) not in (None, jax.process_count()))
+    say("resuming from checkpoint step %d in %s%s", step, workdir,
+        " (input pipeline restarted from its beginning: train.reset_data_on_resume)"
+        if reset_data else "")
+    try:
+      state = checkpoints.restore(step, layout.abstract_state, None if reset_data else train_iter)
+    except ckpt.UnreadableCheckpointError as e:
+      say("checkpoint step %d is unreadable, trying the one before: %s", step, e.reason)
+      skipped.append((step, e))
+      continue
+    for bad, _ in skipped:
+      say("moved unreadable checkpoint step %d to %s", bad, checkpoints.set_aside(bad))
+    return step, state
+  if skipped:
+    raise skipped[0][1]
+  return None, None
 
 
 def load_checkpoint(config, workdir: str, mesh, step: int | None = None):
