@@ -6,6 +6,8 @@ compares a thing with itself cannot pass by accident. Parameters are perturbed a
 initialisation (zero biases, uniform mixture weights) so that wrong broadcasts and wrong
 head/position orders show up in the numbers.
 """
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -212,7 +214,8 @@ def test_packed_rows_match_examples_run_alone(variant, causal):
   positions = jnp.asarray([np.concatenate([np.arange(length) for length in row])
                            for row in PACKS])
   y, w = model(x, positions=positions, segment_ids=segment_ids, return_weights=True)
-  y_nopos = model(x, segment_ids=segment_ids)
+  slots = jnp.broadcast_to(jnp.arange(x.shape[1]), positions.shape)
+  y_slots = model(x, positions=slots, segment_ids=segment_ids)
   for r, row in enumerate(PACKS):
     start = 0
     for e, length in enumerate(row):
@@ -225,8 +228,22 @@ def test_packed_rows_match_examples_run_alone(variant, causal):
       assert np.all(np.asarray(w[r, :, sl][..., other]) == 0.0)  # no attention across examples
       if e == 1 and is_length_bound(variant):
         # Contrast: indexing synthetic logits by slot instead of position is wrong here.
-        assert max_diff(y_nopos[r, sl], y_alone[0]) > 1e-4
+        assert max_diff(y_slots[r, sl], y_alone[0]) > 1e-4
       start += length
+
+
+@pytest.mark.parametrize("variant", ALL)
+def test_packed_rows_without_positions_are_an_error_for_length_bound_variants(variant):
+  """Segment ids without positions would index synthetic logits by slot: wrong for every example
+  after a row's first, and silently so. Dot products need no positions."""
+  model = build(variant)
+  x = inputs(0, 2, 10)
+  segment_ids = jnp.asarray([[1] * 6 + [2] * 4, [1] * 4 + [2] * 6])
+  if is_length_bound(variant):
+    with pytest.raises(ValueError, match=rf"'{re.escape(variant)}'.*segment_ids.*pass positions"):
+      model(x, segment_ids=segment_ids)
+  else:
+    model(x, segment_ids=segment_ids)
 
 
 # ---------------------------------------------------------------------------------------------

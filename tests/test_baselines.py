@@ -155,7 +155,8 @@ def test_packed_rows_match_examples_run_alone(case):
   positions = jnp.asarray([np.concatenate([np.arange(length) for length in row])
                            for row in PACKS])
   y = model(x, positions=positions, segment_ids=segment_ids)
-  y_slots = model(x, segment_ids=segment_ids)  # positions left out: slots stand in for them
+  slots = jnp.broadcast_to(jnp.arange(x.shape[1]), positions.shape)
+  y_slots = model(x, positions=slots, segment_ids=segment_ids)  # slots stand in for positions
   for r, row in enumerate(PACKS):
     start = 0
     for e, length in enumerate(row):
@@ -241,6 +242,13 @@ def test_linformer_cannot_be_causal(kind):
 def test_linformer_is_length_bound():
   with pytest.raises(ValueError, match=r"'linformer'.*max_len=16.*length 17"):
     build("linformer")(inputs(0, 1, N + 1))
+
+
+def test_linformer_packed_rows_need_positions():
+  """E and F rows are looked up by position: segment ids alone would index them by slot."""
+  segment_ids = jnp.asarray([[1] * 5 + [2] * 3, [1] * 3 + [2] * 5])
+  with pytest.raises(ValueError, match=r"'linformer'.*segment_ids.*pass positions"):
+    build("linformer")(inputs(0, 2, 8), segment_ids=segment_ids)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -281,9 +281,13 @@ def test_encoder_decoder_beam_scores_equal_uncached_log_probs(variant):
   out = generate(model, SOURCES, DecodeOptions(method="beam", beam_size=3, max_length=LENGTH))
   tokens = out.tokens
   targets_in = jnp.concatenate([jnp.zeros_like(tokens[:, :1]), tokens[:, :-1]], axis=1)
-  # Segment ids keep the start token (id 0) a visible key, as it is in cached decoding.
+  # Segment ids keep the start token (id 0) a visible key, as it is in cached decoding; with
+  # segment ids, length-bound variants take the positions too.
   logits = forward(model, SOURCES, targets_in, inputs_segment_ids=(SOURCES != 0).astype(jnp.int32),
-                 targets_segment_ids=jnp.ones_like(targets_in))
+                   targets_segment_ids=jnp.ones_like(targets_in),
+                   inputs_positions=jnp.broadcast_to(jnp.arange(SOURCES.shape[1]), SOURCES.shape),
+                   targets_positions=jnp.broadcast_to(jnp.arange(targets_in.shape[1]),
+                                                     targets_in.shape))
   token_lp = jnp.take_along_axis(jax.nn.log_softmax(logits), tokens[..., None], -1)[..., 0]
   lengths = np.asarray(out.lengths)
   expected = [float(token_lp[b, :n].sum()) for b, n in enumerate(lengths)]

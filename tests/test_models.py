@@ -387,7 +387,8 @@ def test_classifier_ignores_padding(variant):
   # ... and by segment id 0, whatever the tokens in the padding slots.
   junk = jnp.concatenate([real, tokens(12, (BATCH, extra))], axis=1)
   segs = (jnp.arange(TGT_LEN) < SRC_LEN).astype(jnp.int32)[None].repeat(BATCH, 0)
-  assert_close(model(junk, segment_ids=segs), reference)
+  slots = jnp.broadcast_to(jnp.arange(TGT_LEN), segs.shape)  # segment ids come with positions
+  assert_close(model(junk, segment_ids=segs, positions=slots), reference)
   # The padding slots would have changed the output had they been real tokens.
   assert not np.allclose(model(junk), reference, atol=1e-3)
 

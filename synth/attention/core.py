@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from synth.attention.masks import MASK_VALUE, attention_bias
+from synth.attention.masks import MASK_VALUE, attention_bias, check_packed_positions
 from synth.attention.mixture import MixtureWeights
 from synth.attention.projections import HeadProjection, OutputProjection
 
@@ -72,7 +72,8 @@ class SynthesizerAttention(nnx.Module):
       mask: key-validity mask (B, n), True for real tokens, or a boolean array broadcastable to
         (B, heads, n, n). Padding keys always get zero weight.
       positions: (B, n) positions of each token within its own example, needed for packed rows
-        (synthetic logits are indexed by position); None means 0..n-1 in every row.
+        (synthetic logits are indexed by position); None means 0..n-1 in every row, and with
+        segment_ids it is an error for length-bound variants (see check_packed_positions).
       segment_ids: (B, n) example ids of packed rows; tokens attend only their own example.
       decode: run one step of incremental decoding against the cache made by init_cache.
       return_weights: also return the attention weights (B, heads, q, k).
@@ -81,6 +82,8 @@ class SynthesizerAttention(nnx.Module):
       return self._decode_step(x, mask, return_weights)
     n = x.shape[1]
     self.check_length(n)
+    if self.length_bound:  # relative distances are the same between slots and positions
+      check_packed_positions(self.variant, positions, segment_ids)
     logits = self._mix([c(x, positions) for c in self.components.values()])
     if self.relative_bias is not None:
       pos = jnp.arange(n)[None] if positions is None else positions

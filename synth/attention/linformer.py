@@ -7,7 +7,8 @@ Keys and values are projected along the LENGTH axis to k rows before attending:
 
 so attention costs O(n k) instead of O(n^2). E and F are one pair per layer shared by the heads
 (Linformer's headwise sharing). Their rows are indexed by POSITION (given positions, else slots
-0..n-1) and sized by N = max_len, which is a hard limit as for the synthesizers.
+0..n-1; packed rows must give positions) and sized by N = max_len, a hard limit as for the
+synthesizers.
 
 Encoder only: every projected key mixes every position, future ones included, so no causal mask
 can be applied (Wang et al. say so themselves). Building it causal raises.
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from synth.attention.conv import token_mask
+from synth.attention.masks import check_packed_positions
 from synth.attention.projections import HeadProjection, OutputProjection, xavier
 from synth.params import param
 
@@ -72,6 +74,7 @@ class LinformerAttention(nnx.Module):
       raise ValueError("'linformer' is encoder-only and cannot decode incrementally")
     batch, n = x.shape[:2]
     self.check_length(n)
+    check_packed_positions(self.variant, positions, segment_ids)
     q = self.query(x) * self.scale
     k, v = self.key(x), self.value(x)
     if mask is not None:

@@ -45,3 +45,18 @@ def attention_bias(
     kv = segment_ids if kv_segment_ids is None else kv_segment_ids
     allowed = allowed & (segment_ids[:, None, :, None] == kv[:, None, None, :])
   return jnp.where(allowed, 0.0, MASK_VALUE).astype(jnp.float32)
+
+
+def check_packed_positions(variant: str, positions, segment_ids):
+  """Raises for packed rows without positions in a variant that indexes parameters by position.
+
+  Synthetic logits (and Linformer's projections) are looked up at each token's position within
+  its own example. With segment_ids but no positions, slots would stand in for positions, which
+  is right for a row's first example only: every later one would read other positions' rows,
+  silently. A caller with one example per row can pass positions 0..n-1 explicitly.
+  """
+  if segment_ids is not None and positions is None:
+    raise ValueError(
+        f"attention variant '{variant}' looks its parameters up by position, so packed rows "
+        f"(segment_ids) need positions too: pass positions, each token's position within its own "
+        f"example, along with segment_ids")
