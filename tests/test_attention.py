@@ -278,6 +278,45 @@ def test_cached_decoding_under_nnx_jit():
   close(jnp.concatenate(ys, axis=1), y_full)
 
 
+@pytest.mark.parametrize("variant", ("random", "vanilla", "dense+vanilla"))
+def test_decoding_past_the_cache_is_an_error(variant):
+  """The cache's dynamic slices clamp: step 5 of a 4-slot cache would overwrite slot 3 and
+  attend as if at position 3, plausible numbers with no error."""
+  model = build(variant, causal=True)
+  x = inputs(0, 2, 6)
+  model.init_cache(2, 4)
+  for t in range(4):  # exactly the cache length is fine
+    assert np.all(np.isfinite(np.asarray(model(x[:, t:t + 1], decode=True))))
+  with pytest.raises(ValueError, match=r"decoding step 5 .*cache of 4 .*init_cache"):
+    model(x[:, 4:5], decode=True)
+
+
+def test_decoding_past_the_cache_under_jit_is_nan_or_a_checkify_error():
+  """Under jit the cache index is traced and cannot raise: the step's outputs are NaN instead,
+  and under jax.experimental.checkify the overrun is a clear error."""
+  from jax.experimental import checkify
+  model = build("random+vanilla", causal=True)
+  x = inputs(0, 2, 6)
+  model.init_cache(2, 4)
+  graphdef, params, cache = nnx.split(model, nnx.Not(nnx.Cache), nnx.Cache)
+
+  @jax.jit
+  def step(cache, token):
+    layer = nnx.merge(graphdef, params, cache)
+    return layer(token, decode=True), nnx.state(layer, nnx.Cache)
+
+  outputs = []
+  for t in range(6):
+    y, cache = step(cache, x[:, t:t + 1])
+    outputs.append(np.asarray(y))
+  assert all(np.all(np.isfinite(y)) for y in outputs[:4])
+  assert all(np.all(np.isnan(y)) for y in outputs[4:])
+  checked = jax.jit(checkify.checkify(step))
+  error, _ = checked(cache, x[:, :1])  # the cache index is 6 by now
+  with pytest.raises(checkify.JaxRuntimeError, match="past the end of the decoding cache"):
+    error.throw()
+
+
 def _cache_entries(model):
   state = nnx.state(model, nnx.Cache)
   return {jax.tree_util.keystr(p): leaf for p, leaf in jax.tree_util.tree_leaves_with_path(state)}

@@ -316,6 +316,25 @@ def test_decoding_past_max_len_is_a_clear_error():
     make_generate_fn(tiny_config("encoder_classifier", "vanilla"), DecodeOptions(), merge)
 
 
+@pytest.mark.parametrize("kind", ("decoder", "encoder_decoder"))
+def test_model_decoding_past_its_cache_is_a_clear_error(kind):
+  """A hand-written decoding loop that runs past init_cache's length raises at the first step
+  that does not fit, instead of overwriting the last cache slot (generate sizes its cache to
+  its loop, so it never gets there)."""
+  model = random_model(tiny_config(kind, "random"))
+  model.init_cache(2, 4)
+  token = jnp.ones((2, 1), jnp.int32)
+  if kind == "decoder":
+    step = lambda: model(token, decode=True)
+  else:
+    memory = model.encode(SOURCES[:2])
+    step = lambda: model.decode(token, memory, SOURCES[:2] != 0, decode=True)
+  for _ in range(4):
+    assert np.all(np.isfinite(np.asarray(step())))
+  with pytest.raises(ValueError, match=r"decoding step 5 .*cache of 4"):
+    step()
+
+
 def test_token_lists_cut_prompt_eos_and_padding():
   tokens = np.asarray([[5, 6, 7, 1, 0], [5, 8, 9, 9, 9]])
   assert token_lists(tokens) == [[5, 6, 7], [5, 8, 9, 9, 9]]

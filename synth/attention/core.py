@@ -20,6 +20,7 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.experimental import checkify
 
 from synth.attention.masks import MASK_VALUE, attention_bias, check_packed_positions
 from synth.attention.mixture import MixtureWeights
@@ -30,6 +31,24 @@ from synth.attention.projections import HeadProjection, OutputProjection
 # 1e-38, so 1e-20 leaves ample margin for the division and its gradient (1 / mass stays far from
 # overflow). A row falls below it only when its padding logits beat its real ones by about 46.
 _SHARED_MIN_MASS = 1e-20
+
+
+def check_cache_room(index, length: int):
+  """Raises if decoding step `index` (0-based) has no slot in a cache of `length` steps.
+
+  The cache is written with dynamic slices, which clamp: an overrun would silently overwrite the
+  last slot and attend as if there. Eagerly the index is a concrete number and this raises. Under
+  jit it is traced and no Python check can see it, so the step's outputs are NaN instead (see
+  _decode_step), and checkify.debug_check makes it a clear error for callers that run under
+  jax.experimental.checkify (it compiles to nothing otherwise). A host callback could raise
+  under plain jit too, but would stall every decoding step on the host.
+  """
+  if isinstance(index, jax.core.Tracer):
+    checkify.debug_check(index < length, "decoding step {} is past the end of the decoding cache "
+                         f"of {length} steps; call init_cache with a longer length", index + 1)
+  elif int(index) >= length:
+    raise ValueError(f"decoding step {int(index) + 1} does not fit the cache of {length} steps; "
+                     f"call init_cache(batch, length) with length >= the number of steps decoded")
 
 
 class SynthesizerAttention(nnx.Module):
@@ -111,6 +130,7 @@ class SynthesizerAttention(nnx.Module):
       raise ValueError(f"decode=True takes one token per step, got {x.shape[1]}")
     index = self.cache_index[...]
     length = self.cached_value.shape[1]
+    check_cache_room(index, length)
     v = self.value(x).astype(self.cached_value.dtype)
     self.cached_value[...] = jax.lax.dynamic_update_slice_in_dim(
         self.cached_value[...], v, index, 1)
@@ -122,7 +142,10 @@ class SynthesizerAttention(nnx.Module):
       filled = filled & jnp.asarray(mask, bool)
     logits = logits + attention_bias(1, length, mask=filled)
     self.cache_index[...] = index + 1
-    return self._attend(logits, self.cached_value[...], return_weights)
+    out = self._attend(logits, self.cached_value[...], return_weights)
+    # A step past the cache (traced, so check_cache_room could not raise) has had its writes
+    # clamped onto the last slot: NaN, not plausible numbers. Free in the steps that fit.
+    return jax.tree.map(lambda a: jnp.where(index < length, a, jnp.nan), out)
 
   def _mix(self, logits):
     """Weighted sum of component logits (in float32), or the only component's logits."""
