@@ -46,6 +46,34 @@ def test_weights_mask_positions_out():
   np.testing.assert_array_equal(grads[2:], 0.0)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_logits_at_weight_zero_positions_do_not_reach_the_loss(bad, smoothing):
+  """Weight-0 positions (padding) are selected out, not multiplied by 0: NaN x 0 is NaN."""
+  rng = np.random.default_rng(3)
+  logits = jnp.asarray(rng.normal(size=(4, 6)), jnp.float32)
+  targets = jnp.array([0, 1, 2, 3])
+  weights = jnp.array([1.0, 1.0, 0.0, 0.0])
+  poisoned = logits.at[2, 1].set(bad).at[3].set(bad)
+  loss = lambda l: cross_entropy(l, targets, weights, label_smoothing=smoothing)[0]
+  assert float(loss(poisoned)) == pytest.approx(float(loss(logits)), rel=1e-6)
+  grads = jax.grad(loss)(poisoned)
+  np.testing.assert_array_equal(grads[2:], 0.0)
+  np.testing.assert_allclose(grads[:2], jax.grad(loss)(logits)[:2], rtol=1e-6)
+  # Contrast: at a weighted position the same logit does poison the loss.
+  assert not np.isfinite(float(loss(logits.at[0, 1].set(np.nan))))
+
+
+def test_non_finite_predictions_at_weight_zero_positions_do_not_reach_the_regression_loss():
+  predictions = jnp.array([1.0, 2.0, np.nan, np.inf])
+  targets = jnp.array([0.5, 2.0, 3.0, 1.0])
+  weights = jnp.array([1.0, 1.0, 0.0, 0.0])
+  total, count = regression_loss(predictions, targets, weights)
+  assert float(total) == pytest.approx(0.25) and float(count) == 2
+  grads = jax.grad(lambda p: regression_loss(p, targets, weights)[0])(predictions)
+  np.testing.assert_array_equal(grads, [1.0, 0.0, 0.0, 0.0])
+
+
 def test_stable_in_float32_for_large_and_bfloat16_logits():
   logits = jnp.array([[1e4, -1e4, 0.0], [3.0, 2.0, 1.0]], jnp.bfloat16)
   total, _ = cross_entropy(logits, jnp.array([1, 0]), label_smoothing=0.1)

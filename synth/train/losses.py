@@ -3,6 +3,11 @@
 Sums rather than means let the trainer divide once by the total weight across devices and
 accumulation steps, so every target token counts the same however the batch was split or packed.
 All arithmetic is float32 whatever the logits' dtype.
+
+Weight-0 positions (padding) are selected out, never multiplied by 0: a NaN or infinite output
+there would otherwise make the whole sum NaN (NaN x 0 = NaN). Their inputs are replaced before
+any arithmetic too, so the gradient is exactly 0 there rather than NaN: a `where` after the
+arithmetic alone passes 0 x NaN back through it.
 """
 import jax
 import jax.numpy as jnp
@@ -32,7 +37,9 @@ def cross_entropy(logits, targets, weights=None, label_smoothing: float = 0.0):
   if not 0.0 <= label_smoothing < 1.0:
     raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
   vocab = logits.shape[-1]
-  logits = logits.astype(jnp.float32)
+  w = _weights(weights, targets.shape)
+  keep = w != 0
+  logits = jnp.where(keep[..., None], logits.astype(jnp.float32), 0.0)
   lse = jax.nn.logsumexp(logits, axis=-1)
   target_logit = jnp.take_along_axis(logits, targets[..., None].astype(jnp.int32), -1)[..., 0]
   loss = lse - target_logit
@@ -44,8 +51,8 @@ def cross_entropy(logits, targets, weights=None, label_smoothing: float = 0.0):
     loss = lse - confidence * target_logit - low * others
     entropy = -(xlogy(confidence, confidence) + (vocab - 1) * xlogy(low, low))
     loss = loss - entropy
-  w = _weights(weights, targets.shape)
-  return jnp.sum(loss * w), jnp.sum(w)
+  # Selected again: a target id out of range at a padding position reads a NaN logit.
+  return jnp.sum(jnp.where(keep, loss * w, 0.0)), jnp.sum(w)
 
 
 def classification_loss(logits, labels, weights=None, label_smoothing: float = 0.0):
@@ -61,6 +68,6 @@ def regression_loss(predictions, targets, weights=None):
   if predictions.shape != targets.shape:
     raise ValueError(f"predictions shape {predictions.shape} does not match targets shape "
                      f"{targets.shape}")
-  err = predictions.astype(jnp.float32) - targets.astype(jnp.float32)
   w = _weights(weights, targets.shape)
+  err = jnp.where(w != 0, predictions.astype(jnp.float32) - targets.astype(jnp.float32), 0.0)
   return jnp.sum(jnp.square(err) * w), jnp.sum(w)
