@@ -19,7 +19,7 @@ def get_config(arg: str | None = None):
   # variant: the decoder's token mixer (synth.attention.VARIANTS, a '+'-joined mixture, or
   # 'lightweight_conv' / 'dynamic_conv'); vocab: key and value symbols (half each); pairs:
   # key-value pairs per example; queries: keys asked again; length: tokens per example.
-  args = parse_config_args(arg, variant="vanilla", vocab=64, pairs=8, queries=4, length=64)
+  args = parse_config_args(arg, variant="vanilla", vocab=32, pairs=4, queries=2, length=32)
   c = base_config()
 
   # The generator's knobs (synth.data.diagnostics.mqar.MQARKnobs; impossible combinations are a
@@ -29,7 +29,9 @@ def get_config(arg: str | None = None):
   k.vocab_size = args["vocab"]
   # Key-value pairs at the start of each example (distinct keys, distinct values).
   k.num_pairs = args["pairs"]
-  # Keys of those pairs asked again later, each once; only their answers are scored.
+  # Keys of those pairs asked again later, each once; only their answers are scored. Half the
+  # pairs: with one query per pair, elimination among the values not yet asked about is a trap
+  # that a small vanilla decoder did not leave in 4000 steps (experiments/diagnostics.py).
   k.num_queries = args["queries"]
   # Tokens per example: 2 per pair, 2 per query, filler '.' in between.
   k.seq_len = args["length"]
@@ -62,21 +64,23 @@ def get_config(arg: str | None = None):
   c.data.source = mqar.NAME
   c.data.seq_len = knobs.seq_len
   c.data.pack = False
-  # Rows per training step and per eval batch.
-  c.data.batch_size = 32
+  # Rows per training step and per eval batch: only num_queries tokens per row are scored, so
+  # the batch is larger than an LM's.
+  c.data.batch_size = 64
   c.data.eval_batch_size = 64
 
-  # Adam with the rsqrt schedule after a short warmup.
+  # Adam with the rsqrt schedule after a short warmup; 3e-3 measured on vanilla (1e-2 no better).
   c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 1e-3
+  c.optimizer.learning_rate = 3e-3
   c.optimizer.schedule = "rsqrt"
   c.optimizer.warmup_steps = 100
 
-  # Training length and logging; one evaluation, at the end, and one checkpoint.
-  c.train.num_steps = 1000
+  # Training length and logging; one evaluation, at the end, and one checkpoint. Vanilla at the
+  # default size recalls perfectly (answer perplexity 1.01) from about step 500.
+  c.train.num_steps = 800
   c.train.log_every = 50
   c.train.eval_every = 0
-  c.train.checkpoint_every = 1000
+  c.train.checkpoint_every = 800
   # No LM samples: continuations of symbol strings say nothing the answer loss does not.
   c.eval.num_samples = 0
   return c

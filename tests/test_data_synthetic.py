@@ -362,7 +362,7 @@ BAD_KNOBS = [
     ("mqar", {"num_pair": 8}, "data.mqar has unknown knob.s. num_pair; the knobs are"),
     ("mqar", {"vocab_size": 0}, "data.mqar.vocab_size must be a positive integer, got 0"),
     ("listops", {"min_length": 100, "max_length": 50}, "min_length=100 exceeds max_length=50"),
-    ("listops", {"min_length": 500, "max_depth": 3, "max_args": 4},
+    ("listops", {"min_length": 500, "max_length": 1000, "max_depth": 3, "max_args": 4},
      "min_length=500 is unreachable: .* no expression is longer than 26 symbols"),
     ("listops", {"max_args": 1}, "max_args must be at least 2"),
     ("listops", {"operator_p": 1.0}, "operator_p=1.0 must be in"),
@@ -432,3 +432,28 @@ def test_train_listops_end_to_end(tmp_path):
   metrics = trainer.train(c, str(tmp_path))
   assert 0.0 <= metrics["accuracy"] <= 100.0 and np.isfinite(metrics["loss"])  # percent
   assert read_jsonl(tmp_path / "eval_results.jsonl")[-1]["accuracy"] == metrics["accuracy"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The experiment file: every run resolves to a config that can run.
+# ------------------------------------------------------------------------------------------------
+
+def test_diagnostics_experiment_runs_resolve(tmp_path):
+  from synth.config import validate_config
+  from synth.sweep.grid import expand, resolve_config
+  from synth.sweep.spec import load_experiment
+  from synth.sweep.variants import PAPER_VARIANTS
+  experiment = load_experiment(os.path.join(REPO, "experiments", "diagnostics.py"))
+  runs = expand(experiment, str(tmp_path))
+  by_task = {}
+  for run in runs:
+    config = resolve_config(run, REPO)
+    validate_config(config)
+    get_task(config.data.source).check(config)
+    assert config.model.variant == run.variant and config.seed == run.seed
+    by_task.setdefault(run.task.name, set()).add(run.variant)
+  convs = {"lightweight_conv", "dynamic_conv"}
+  assert by_task["listops"] == set(PAPER_VARIANTS) | convs | {"linformer"}
+  assert by_task["mqar_easy"] == by_task["mqar_hard"] == set(PAPER_VARIANTS) | convs
+  assert len(runs) == 3 * (2 * 11 + 12)
+  assert {r.task.name: r.task.share_vocab for r in runs} == dict.fromkeys(by_task, False)

@@ -48,8 +48,8 @@ LABEL_NAMES = DIGITS
 class ListOpsKnobs:
   """The generator's settings (config.data.listops); each bad combination is a one-line error."""
   # Expression length in symbols (operators, ']' and digits), both bounds included.
-  min_length: int = 64
-  max_length: int = 512
+  min_length: int = 32
+  max_length: int = 128
   # Deepest node (the root is depth 1; nodes at max_depth are digits), and arguments per operator.
   max_depth: int = 10
   max_args: int = 10
