@@ -135,8 +135,9 @@ def base_config() -> ml_collections.ConfigDict:
   o.b1 = 0.9
   o.b2 = 0.98
   o.eps = 1e-9
-  # Decoupled weight decay (adamw/adafactor), scaled by the schedule like AdamW; applied only to
-  # parameters with 2+ dims not named 'bias' (never to biases, norm scales or scalars).
+  # Decoupled weight decay (adamw/adafactor), scaled by the schedule like AdamW; applied to
+  # weights only (parameters with 2+ dims), never to biases, norm scales, mixture weights or the
+  # relative position bias table (synth.train.optimizer says why).
   o.weight_decay = 0.0
   # Clip gradients to this global norm (0 = off).
   o.grad_clip_norm = 1.0

@@ -7,6 +7,7 @@ import pytest
 from flax import nnx
 
 from synth.config import base_config
+from synth.models import ModelConfig, make_model
 from synth.params import param
 from synth.train.optimizer import decay_mask, make_optimizer, make_schedule
 
@@ -86,6 +87,29 @@ def test_weight_decay_skips_biases_and_vectors(name):
     np.testing.assert_allclose(updates["kernel"], -0.5 * 0.1 * np.ones((3, 4)), rtol=1e-6)
     for unchanged in ("bias", "shift", "scalar"):
       np.testing.assert_array_equal(updates[unchanged], 0.0)
+
+
+@pytest.mark.parametrize("mixture", ["softmax", "sigmoid"])
+def test_weight_decay_skips_mixture_weights_and_the_relative_bias_table(mixture):
+  """The rule on a real model: weights (kernels, embeddings, the synthetic matrices R and Dense's
+  W_2) decay; biases, norm scales, mixture weights and the relative position bias table, which
+  is T5's additive logit bias shared by a stack's layers, do not, whatever their rank."""
+  cfg = ModelConfig(kind="decoder", variant="random+vanilla", vocab_size=20, d_model=16,
+                    num_heads=2, d_ff=32, num_decoder_layers=2, max_len=8, relative_bias=True,
+                    positions="learned", mixture=mixture)
+  model = nnx.eval_shape(lambda: make_model(cfg, rngs=nnx.Rngs(0)))
+  mask = {jax.tree_util.keystr(path): decays for path, decays in
+          jax.tree_util.tree_leaves_with_path(nnx.as_pure(decay_mask(nnx.state(model, nnx.Param))))}
+  layer = "['decoder']['layers'][0]['self_attention']"
+  assert not mask[layer + "['mixture']['logit']"]
+  assert not mask[layer + "['relative_bias']['table']"]  # the stack's one table, counted once
+  assert sum("relative_bias" in name for name in mask) == 1
+  for decayed in (layer + "['components']['random']['matrix']", layer + "['value']['kernel']",
+                  "['embedder']['embed']['table']", "['embedder']['learned']['table']",
+                  "['decoder']['layers'][1]['feed_forward']['wi']"):
+    assert mask[decayed], decayed
+  assert not mask["['decoder']['layers'][1]['feed_forward']['bi']"]
+  assert not any(decays for name, decays in mask.items() if "norms" in name)
 
 
 def test_gradients_are_clipped_to_the_global_norm():

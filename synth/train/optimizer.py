@@ -8,6 +8,17 @@ learning_rate = (d_model * warmup_steps)^-0.5 (e.g. 512 wide, 4000 warmup: 7.0e-
 All optimizers share one chain: clip the global gradient norm, precondition (Adam or Adafactor
 moments), add decoupled weight decay, scale by the schedule. Decay therefore follows the
 schedule as in AdamW (update = -lr(t) * (precond(g) + wd * w)) for Adafactor too.
+
+What weight decay applies to (decay_mask): weights, i.e. the matrices that multiply activations
+and the tables and synthetic alignment matrices that stand for them: kernels, embedding and
+learned position tables, Random's R (R1, R2), Dense's W_2, Linformer's E and F, the convolution
+kernels. Never decayed: biases and norm scales (a 1-D parameter or one named 'bias', which covers
+Dense's per-position logit bias b_2), the mixture weights alpha (the softmax weighting's
+(components, heads) logits as much as the sigmoid weighting's scalar), and T5's relative
+position bias table. Those two act on the logits as biases act on activations: a handful of
+numbers per layer, whose decay toward 0 would pull every layer toward a uniform mixture and a
+flat position bias at a rate tuned for weights rather than limit capacity. (By rank alone the
+softmax logits and the table, both 2-D, would decay and the sigmoid scalar would not.)
 """
 import math
 
@@ -21,6 +32,10 @@ OPTIMIZERS = ("adam", "adamw", "adafactor")
 # Names of parameters that are never decayed whatever their rank: per-head biases are stored as
 # (heads, ...) stacks of 1-D biases.
 _NO_DECAY_NAMES = ("bias",)
+# (owning attribute, name) pairs never decayed whatever their rank (see the module doc): the
+# mixture weights of synth.attention.mixture and the relative position bias table of
+# synth.attention.relative, as SynthesizerAttention holds them.
+_NO_DECAY_PATHS = (("mixture", "logit"), ("relative_bias", "table"))
 
 
 def _warmup(step, warmup_steps: int):
@@ -72,25 +87,30 @@ def make_schedule(opt_config, num_steps: int) -> optax.Schedule:
   return schedule
 
 
-def _leaf_name(path) -> str:
-  """The parameter's own name: the last dict/attribute key, skipping nnx Variables' '.value'."""
-  for key in reversed(path):
+def _path_names(path) -> tuple[str, ...]:
+  """The dict/attribute keys of a parameter's path, skipping nnx Variables' trailing '.value'."""
+  names = []
+  for key in path:
     name = getattr(key, "key", getattr(key, "name", None))
     if isinstance(name, str) and not (isinstance(key, jax.tree_util.GetAttrKey)
                                       and name == "value"):
-      return name
-  return ""
+      names.append(name)
+  return tuple(names)
 
 
 def decay_mask(params):
-  """True for the parameters weight decay applies to: matrices and higher, biases excluded.
+  """True for the parameters weight decay applies to: weights, not biases (see the module doc).
 
-  Decided by rank (ndim <= 1: biases, norm scales, scalars are not decayed) plus the name 'bias'
-  (per-head biases are 2-D). Rank and names are the same whether optax sees an nnx.State of
-  Variables or the plain arrays nnx.Optimizer passes, so init and update agree.
+  Decided by rank (ndim <= 1: biases, norm scales, scalars are not decayed), the name 'bias'
+  (per-head biases are 2-D) and the path ends in _NO_DECAY_PATHS (mixture weights, the relative
+  position bias table). Rank and paths are the same whether optax sees an nnx.State of Variables
+  or the plain arrays nnx.Optimizer passes, so init and update agree.
   """
   def decays(path, x):
-    return jnp.ndim(x) >= 2 and _leaf_name(path) not in _NO_DECAY_NAMES
+    names = _path_names(path)
+    if names and names[-1] in _NO_DECAY_NAMES or names[-2:] in _NO_DECAY_PATHS:
+      return False
+    return jnp.ndim(x) >= 2
 
   return jax.tree_util.tree_map_with_path(decays, params)
 
