@@ -101,7 +101,7 @@ class SynthesizerAttention(nnx.Module):
       return self._decode_step(x, mask, return_weights)
     n = x.shape[1]
     self.check_length(n)
-    if self.length_bound:  # relative distances are the same between slots and positions
+    if self.length_bound:  # dot products ignore positions; relative distances match slots'
       check_packed_positions(self.variant, positions, segment_ids)
     logits = self._mix([c(x, positions) for c in self.components.values()])
     if self.relative_bias is not None:
