@@ -423,6 +423,9 @@ def test_train_mqar_end_to_end(tmp_path):
   assert metrics["tokens"] == 40 * 3 and np.isfinite(metrics["loss"])
   rows = read_jsonl(tmp_path / "eval_results.jsonl")
   assert rows[-1]["split"] == "validation" and rows[-1]["tokens"] == 120
+  # Accuracy counts answers: a whole number of the 120 recalled.
+  recalled = rows[-1]["accuracy"] * 120 / 100
+  assert 0 <= recalled <= 120 and recalled == pytest.approx(round(recalled), abs=1e-6)
 
 
 def test_train_listops_end_to_end(tmp_path):

@@ -46,7 +46,7 @@ def test_training_records_its_final_eval_like_synth_eval(trained, tmp_path):
   assert not errors and [r["step"] for r in rows] == [6]
   assert trained_row["step"] == 6 and trained_row["split"] == "validation"
   assert trained_row["config_hash"] == rows[0]["config_hash"]
-  for key in ("loss", "perplexity", "tokens"):
+  for key in ("loss", "perplexity", "tokens", "accuracy"):
     assert trained_row[key] == pytest.approx(rows[0][key], rel=1e-6), key
 
 
@@ -61,11 +61,13 @@ def test_eval_all_writes_one_line_per_checkpoint(trained, tmp_path):
   assert [r["step"] for r in written] == [r["step"] for r in rows] == [2, 4, 6]
   for r in written:
     assert r["split"] == "validation" and r["loss"] > 0 and r["perplexity"] > 1
+    assert 0.0 <= r["accuracy"] <= 100.0  # an LM's token accuracy, in percent
     assert r["config_hash"] == evaluate.config_hash(evaluate.load_run_config(workdir))
   # The eval of step 6 equals the periodic eval the trainer logged at step 6: same code.
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     logged = [json.loads(line) for line in f if "eval/loss" in line]
   assert written[-1]["loss"] == pytest.approx(logged[-1]["eval/loss"], rel=1e-6)
+  assert written[-1]["accuracy"] == pytest.approx(logged[-1]["eval/accuracy"], rel=1e-6)
   assert os.path.exists(os.path.join(workdir, "samples", "validation_step2.txt"))
 
 

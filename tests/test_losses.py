@@ -122,3 +122,88 @@ def test_classification_and_regression_losses():
   total, count = regression_loss(predictions, targets, jnp.array([1.0, 1.0, 0.0]))
   assert float(total) == pytest.approx(0.25) and float(count) == 2
   assert float(regression_loss(predictions[:, 0], targets)[0]) == pytest.approx(4.25)
+
+
+# ------------------------------------------------------------------------------------------------
+# Token accuracy: the eval step's correct_sum and loss_metrics' `accuracy`.
+# ------------------------------------------------------------------------------------------------
+
+correct_predictions = jax.jit(losses.correct_predictions)
+
+
+def _fake_eval_step(params, frozen, rngs, batch):
+  """An eval step whose 'model' outputs the logits the batch carries: eval_sums as the jitted
+  eval step computes them, without a model."""
+  from synth.train.steps import eval_sums
+  del params, frozen, rngs
+  return jax.jit(eval_sums, static_argnums=2)(batch["logits"], batch, "decoder")
+
+
+def _accuracy(batches) -> dict:
+  from synth.eval.evaluate import loss_metrics
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  return loss_metrics(_fake_eval_step, {"params": None, "frozen": None}, None, batches, sharding)
+
+
+def test_token_accuracy_matches_a_hand_count():
+  """Six positions over a vocabulary of 4; the argmax of each row is the index of its 5."""
+  nan = np.nan
+  logits = np.array([[[0, 0, 5, 0],        # argmax 2, target 2, weight 1: correct
+                      [5, 0, 0, 0],        # argmax 0, target 3, weight 1: wrong
+                      [0, 5, 0, 0],        # argmax 1, target 1, weight 2: correct, counts 2
+                      [0, 0, 0, 5],        # argmax 3, target 0, weight 0: wrong, not counted
+                      [5, 0, 0, 0],        # argmax 0, target 0, weight 0: right, not counted
+                      [nan, 5, nan, 0]]],  # NaN, target past the vocabulary, weight 0
+                    np.float32)
+  targets = np.array([[2, 3, 1, 0, 0, 7]], np.int32)
+  weights = np.array([[1, 1, 2, 0, 0, 0]], np.float32)
+  correct, total = correct_predictions(jnp.asarray(logits), jnp.asarray(targets),
+                                       jnp.asarray(weights))
+  assert (float(correct), float(total)) == (3.0, 4.0)
+  metrics = _accuracy([{"inputs": targets, "targets": targets, "weights": weights,
+                        "logits": logits}])
+  assert metrics["accuracy"] == 75.0 and metrics["tokens"] == 4.0
+  assert np.isfinite(metrics["loss"])  # the NaN row is selected out of the loss as well
+  # Contrast: the same NaN row at a weighted position is a wrong answer, not a NaN count.
+  counted = correct_predictions(jnp.asarray(logits), jnp.asarray(targets),
+                                jnp.asarray(weights).at[0, 5].set(1.0))
+  assert np.isfinite(float(counted[0])) and float(counted[1]) == 5.0
+
+
+def test_token_accuracy_is_100_for_the_targets_and_0_for_a_wrong_id():
+  """Over several batches with padding (weight 0, NaN logits): one-hot logits on the target
+  score 100, on any other id 0, and on the target at a random half of the positions the
+  weighted fraction of that half."""
+  rng = np.random.default_rng(4)
+  vocab = 11
+
+  def batches(pick):
+    out = []
+    for _ in range(3):
+      targets = rng.integers(1, vocab, size=(4, 9)).astype(np.int32)
+      weights = (rng.random((4, 9)) < 0.7).astype(np.float32)
+      logits = 10.0 * np.eye(vocab, dtype=np.float32)[pick(targets)]
+      logits[weights == 0] = np.nan
+      out.append({"inputs": targets, "targets": targets, "weights": weights, "logits": logits})
+    return out
+
+  assert _accuracy(batches(lambda t: t))["accuracy"] == 100.0
+  assert _accuracy(batches(lambda t: (t + rng.integers(1, vocab, t.shape)) % vocab))[
+      "accuracy"] == 0.0
+  half = rng.random((4, 9)) < 0.5
+  mixed = batches(lambda t: np.where(half, t, (t + 1) % vocab))
+  expected = 100.0 * sum(float(b["weights"][half].sum()) for b in mixed) / sum(
+      float(b["weights"].sum()) for b in mixed)
+  assert 0.0 < expected < 100.0
+  assert _accuracy(mixed)["accuracy"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_only_decoder_lms_report_token_accuracy():
+  """A classifier's accuracy is its task metric (task_metrics), not a count in the loss pass."""
+  from synth.train.steps import eval_sums
+  logits = jnp.asarray(np.eye(3, dtype=np.float32))
+  batch = {"labels": jnp.array([0, 1, 2]), "targets": jnp.array([0, 1, 2]),
+           "weights": jnp.ones(3)}
+  assert "correct_sum" not in eval_sums(logits, batch, "encoder_classifier")
+  assert "correct_sum" not in eval_sums(logits, batch, "encoder_decoder")
+  assert float(eval_sums(logits, batch, "decoder")["correct_sum"]) == 3.0

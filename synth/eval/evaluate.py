@@ -1,11 +1,11 @@
 """Scoring checkpoints: `synth eval` and the periodic evaluation during training share this code.
 
 For every selected checkpoint and split: restore onto whatever devices are present, compute the
-token-weighted loss and perplexity over every eval example exactly once, decode a few samples,
-append one JSON line to <workdir>/eval_results.jsonl, and write the samples to TensorBoard and
-<workdir>/samples/. The trainer's final evaluation writes the same row for the last checkpoint.
-A checkpoint that cannot be restored is reported and skipped; the others are
-still evaluated.
+token-weighted loss and perplexity (and a decoder LM's token accuracy) over every eval example
+exactly once, decode a few samples, append one JSON line to <workdir>/eval_results.jsonl, and
+write the samples to TensorBoard and <workdir>/samples/. The trainer's final evaluation writes
+the same row for the last checkpoint. A checkpoint that cannot be restored is reported and
+skipped; the others are still evaluated.
 """
 import datetime
 import hashlib
@@ -38,16 +38,25 @@ def global_batch(local_batch: dict, sharding) -> dict:
 
 
 def loss_metrics(eval_step, state, rngs, batches, sharding, max_batches: int = 0) -> dict:
-  """Token-weighted loss and perplexity over `batches` (every example once, padding weight 0)."""
+  """Token-weighted loss and perplexity over `batches` (every example once, padding weight 0),
+  and for a decoder LM `accuracy`: the percentage (0-100, as classifiers report theirs) of the
+  weighted target tokens whose argmax prediction is the target. On a task that weights only
+  its answers (mqar) that is the fraction of answers recalled."""
   loss_sum = weight_sum = 0.0
+  correct_sum = None  # stays None for the kinds whose eval step counts no tokens
   for i, batch in enumerate(batches):
     if max_batches and i >= max_batches:
       break
     out = eval_step(state["params"], state["frozen"], rngs, global_batch(batch, sharding))
     loss_sum += float(out["loss_sum"])
     weight_sum += float(out["weight_sum"])
+    if "correct_sum" in out:
+      correct_sum = (correct_sum or 0.0) + float(out["correct_sum"])
   loss = loss_sum / max(weight_sum, 1.0)
-  return {"loss": loss, "perplexity": math.exp(min(loss, 100.0)), "tokens": weight_sum}
+  metrics = {"loss": loss, "perplexity": math.exp(min(loss, 100.0)), "tokens": weight_sum}
+  if correct_sum is not None:
+    metrics["accuracy"] = 100.0 * correct_sum / max(weight_sum, 1.0)
+  return metrics
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:

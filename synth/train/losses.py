@@ -1,4 +1,4 @@
-"""Training losses, returned as (weighted sum, sum of weights).
+"""Training losses (and the eval's token accuracy), returned as (weighted sum, sum of weights).
 
 Sums rather than means let the trainer divide once by the total weight across devices and
 accumulation steps, so every target token counts the same however the batch was split or packed.
@@ -53,6 +53,21 @@ def cross_entropy(logits, targets, weights=None, label_smoothing: float = 0.0):
     loss = loss - entropy
   # Selected again: a target id out of range at a padding position reads a NaN logit.
   return jnp.sum(jnp.where(keep, loss * w, 0.0)), jnp.sum(w)
+
+
+def correct_predictions(logits, targets, weights=None):
+  """(sum of the weights of positions whose argmax of `logits` (..., V) is the target, sum of
+  weights): token accuracy as the same weighted sums as cross_entropy, so it adds up exactly
+  across devices and batches and divides once, by the total weight, like the loss.
+
+  Weight-0 positions are selected out: whatever the logits hold there (NaN, a wrong argmax, a
+  target id past the vocabulary), they add exactly 0. Ties go to the lowest id (jnp.argmax).
+  """
+  if logits.shape[:-1] != targets.shape:
+    raise ValueError(f"logits shape {logits.shape} does not match targets shape {targets.shape}")
+  w = _weights(weights, targets.shape)
+  hit = (w != 0) & (jnp.argmax(logits, axis=-1) == targets.astype(jnp.int32))
+  return jnp.sum(jnp.where(hit, w, 0.0)), jnp.sum(w)
 
 
 def classification_loss(logits, labels, weights=None, label_smoothing: float = 0.0):

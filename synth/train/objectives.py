@@ -28,7 +28,12 @@ def model_outputs(model, batch, kind: str):
 
 def loss_sums(model, batch, kind: str, label_smoothing: float = 0.0):
   """(weighted loss sum, weight sum) of `model` on `batch`."""
-  outputs = model_outputs(model, batch, kind)
+  return output_loss_sums(model_outputs(model, batch, kind), batch, kind, label_smoothing)
+
+
+def output_loss_sums(outputs, batch, kind: str, label_smoothing: float = 0.0):
+  """(weighted loss sum, weight sum) of model `outputs` on `batch`: apart from loss_sums so the
+  eval step can score the same outputs in other ways without running the model twice."""
   if kind == "encoder_classifier":
     if outputs.shape[-1] == 1:
       return losses.regression_loss(outputs, batch["labels"], batch.get("weights"))

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from synth.train.objectives import loss_sums
+from synth.train.losses import correct_predictions
+from synth.train.objectives import loss_sums, model_outputs, output_loss_sums
 from synth.train.state import StateLayout
 
 
@@ -68,13 +69,28 @@ def make_train_step(layout: StateLayout, tx, schedule, *, seed: int, accum: int 
                  out_shardings=(layout.shardings, None))
 
 
+def eval_sums(outputs, batch, kind: str) -> dict:
+  """What one eval batch adds up: 'loss_sum' and 'weight_sum', and for a decoder LM also
+  'correct_sum', the weight of the target tokens the model's argmax predicts (token accuracy).
+
+  Sums, not means, so loss_metrics adds batches (and devices) exactly and divides once.
+  Only decoder LMs count tokens: a classifier's and an encoder-decoder's accuracy is the task
+  metric of their decoded or predicted outputs (task_metrics), which a teacher-forced token
+  count under the same name would contradict, and a regression head has no argmax.
+  """
+  loss_sum, weight_sum = output_loss_sums(outputs, batch, kind)
+  sums = {"loss_sum": loss_sum, "weight_sum": weight_sum}
+  if kind == "decoder":
+    sums["correct_sum"], _ = correct_predictions(outputs, batch["targets"], batch.get("weights"))
+  return sums
+
+
 def make_eval_step(layout: StateLayout):
-  """Returns jitted eval_step(params, frozen, rngs, batch) -> {'loss_sum', 'weight_sum'}."""
+  """Returns jitted eval_step(params, frozen, rngs, batch) -> eval_sums of the model's outputs."""
   parts = layout.parts
 
   def eval_step(params, frozen, rngs, batch):
     model = parts.merge(params, frozen, rngs, train=False)
-    loss_sum, weight_sum = loss_sums(model, batch, parts.kind)
-    return {"loss_sum": loss_sum, "weight_sum": weight_sum}
+    return eval_sums(model_outputs(model, batch, parts.kind), batch, parts.kind)
 
   return jax.jit(eval_step)
