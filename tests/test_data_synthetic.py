@@ -414,18 +414,59 @@ def read_jsonl(path):
     return [json.loads(line) for line in f]
 
 
-def test_train_mqar_end_to_end(tmp_path):
+@pytest.fixture(scope="module")
+def trained_mqar(tmp_path_factory):
+  """(config, workdir, final metrics) of a 6-step run of a tiny Random synthesizer on MQAR."""
   from synth.train import trainer
   c = shrink(tiny_mqar())
   c.model.variant = "random"  # a synthesizer: the task runs with any token mixer
-  metrics = trainer.train(c, str(tmp_path))
+  workdir = tmp_path_factory.mktemp("mqar")
+  return c, workdir, trainer.train(c, str(workdir))
+
+
+def test_train_mqar_end_to_end(trained_mqar):
+  _, workdir, metrics = trained_mqar
   # The final evaluation scored exactly the answers of the 40 eval examples.
   assert metrics["tokens"] == 40 * 3 and np.isfinite(metrics["loss"])
-  rows = read_jsonl(tmp_path / "eval_results.jsonl")
+  rows = read_jsonl(workdir / "eval_results.jsonl")
   assert rows[-1]["split"] == "validation" and rows[-1]["tokens"] == 120
   # Accuracy counts answers: a whole number of the 120 recalled.
   recalled = rows[-1]["accuracy"] * 120 / 100
   assert 0 <= recalled <= 120 and recalled == pytest.approx(round(recalled), abs=1e-6)
+
+
+def test_decode_an_mqar_run_with_the_task_vocabulary(trained_mqar, tmp_path):
+  """`synth decode` reads and writes text in the task's symbols: the run has no SentencePiece
+  model to load (loading one was the failure before run_tokenizer)."""
+  import io
+  from synth.data.tasks import run_tokenizer
+  from synth.eval.decode_text import decode_file
+  config, workdir, _ = trained_mqar
+  knobs = mqar.knobs(config)
+  vocab = mqar.vocabulary(knobs)
+  assert run_tokenizer(config, str(workdir)) == vocab and not (workdir / "vocab").exists()
+  # Prompts: the pairs of validation examples and their first query key.
+  examples = [mqar_split("validation", knobs)[i]["text"].split() for i in range(3)]
+  prompts = [" ".join(t[:2 * knobs.num_pairs + 1]) for t in examples]
+  assert all(vocab.unk_id not in vocab.encode(p) for p in prompts)
+  inputs = tmp_path / "prompts.txt"
+  inputs.write_text("\n".join(prompts) + "\n")
+  out = io.StringIO()
+  decode_file(config, str(workdir), str(inputs), out)
+  lines = out.getvalue().split("\n")
+  assert len(lines) == 4 and lines[-1] == ""  # one output line per prompt
+  symbols = {s for line in lines for s in line.split()}
+  assert symbols and symbols <= set(vocab.symbols) | {"<unk>"}, symbols
+
+
+def test_a_trained_vocabulary_that_is_missing_is_a_one_line_error(tmp_path):
+  """Readers of a run (decode) load the SentencePiece model, never train one."""
+  from synth.data.tasks import run_tokenizer
+  sys.path.insert(0, REPO)
+  from configs.lm_python_docs import get_config
+  with pytest.raises(FileNotFoundError, match="no vocabulary at .*spm_.*model") as e:
+    run_tokenizer(get_config(), str(tmp_path))
+  assert "\n" not in str(e.value) and not (tmp_path / "vocab").exists()
 
 
 def test_train_listops_end_to_end(tmp_path):

@@ -32,7 +32,7 @@ from synth.data.seq2seq import seq2seq_eval_batches, seq2seq_train_iterator
 from synth.data.tokenizer import Tokenizer, load_or_train_tokenizer
 
 __all__ = ["Data", "SOURCES", "TASKS", "Task", "get_data", "get_lm_data", "get_task",
-           "register_source", "register_task", "row_lengths", "vocab_path"]
+           "register_source", "register_task", "row_lengths", "run_tokenizer", "vocab_path"]
 
 # How long non-zero processes wait for process 0 to write the vocabulary.
 VOCAB_WAIT_S = 1800
@@ -260,16 +260,31 @@ def _check_classifier(task: Task, kind: str, config, label_names: tuple[str, ...
                      f"model.num_classes is {config.model.num_classes}")
 
 
-def _tokenizer(config, workdir: str, train_examples, process_index: int) -> Tokenizer:
+def run_tokenizer(config: ml_collections.ConfigDict, workdir: str, *, train_examples=None,
+                  process_index: int = 0):
+  """The run's tokenizer: the one place that says which it is, for get_data and for every reader
+  of a trained run (`synth decode`), so that they cannot disagree.
+
+  The task's own fixed vocabulary (Task.tokenizer) if it has one, else the SentencePiece model
+  at vocab_path(config, workdir). With `train_examples` (get_data passes the train split) a
+  missing model is trained from them by process 0 and waited for by the others; without, it
+  must exist, as it does for any run that has trained.
+  """
+  task = get_task(config.data.source)
+  if task.tokenizer is not None:
+    return _task_tokenizer(task, config)
   path = vocab_path(config, workdir)
-  size = spm_vocab_size(config)
-  if process_index == 0:
+  if train_examples is None:
+    if not epath.Path(path).exists():
+      raise FileNotFoundError(f"no vocabulary at {path}: has a run been trained in {workdir}?")
+    tokenizer = Tokenizer.load(path)
+  elif process_index == 0:
     texts = _vocab_texts(train_examples, int(config.data.vocab_train_examples))
-    tokenizer = load_or_train_tokenizer(path, texts, size)
+    tokenizer = load_or_train_tokenizer(path, texts, spm_vocab_size(config))
   else:
     _wait_for_file(path, VOCAB_WAIT_S)
     tokenizer = Tokenizer.load(path)
-  if tokenizer.vocab_size > size:
+  if tokenizer.vocab_size > spm_vocab_size(config):
     extra = f" less data.extra_ids={config.data.extra_ids}" if config.data.extra_ids else ""
     raise ValueError(f"tokenizer {path} has {tokenizer.vocab_size} ids but model.vocab_size is "
                      f"{config.model.vocab_size}{extra}")
@@ -314,10 +329,8 @@ def get_data(config: ml_collections.ConfigDict, workdir: str, *,
   eval_batch_size = _per_process(d.eval_batch_size, process_count, "data.eval_batch_size")
   # Open both splits the trainer reads now: a missing dataset or file fails before training.
   sources = {split: task.source(split, config) for split in ("train", "validation")}
-  if task.tokenizer is not None:
-    tokenizer = _task_tokenizer(task, config)
-  else:
-    tokenizer = _tokenizer(config, workdir, sources["train"], process_index)
+  tokenizer = run_tokenizer(config, workdir, train_examples=sources["train"],
+                            process_index=process_index)
   return Data(task=task, kind=kind, config=config, tokenizer=tokenizer, sources=sources,
               label_names=label_names, shard=(process_index, process_count),
               batch_size=batch_size, eval_batch_size=eval_batch_size)

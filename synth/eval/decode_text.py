@@ -2,6 +2,9 @@
 
 A decoder LM continues each line (the line is the prompt); an encoder-decoder maps each line to
 its output (a translation, a summary, a T5 target). Decoding settings come from config.eval.
+Text is read and written with the run's tokenizer (synth.data.tasks.run_tokenizer): the
+SentencePiece model the run trained, or the fixed vocabulary of a task that brings its own
+(mqar, listops), whose lines are symbols separated by spaces.
 """
 import sys
 from typing import Iterable, TextIO
@@ -10,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from synth.data.tasks import vocab_path
-from synth.data.tokenizer import EOS_ID, Tokenizer
+from synth.data.tasks import run_tokenizer
+from synth.data.tokenizer import EOS_ID
 from synth.eval.decoding import check_decode_length, make_generate_fn, token_lists
 from synth.eval.evaluate import decode_options, eval_mesh
 from synth.models import ModelConfig
@@ -31,7 +34,7 @@ def decode_lines(config, workdir: str, lines: Iterable[str], *, step: int | None
   options = decode_options(config)
   length = options.max_length or model_cfg.max_len
   check_decode_length(model_cfg, length)
-  tokenizer = Tokenizer.load(vocab_path(config, workdir))
+  tokenizer = run_tokenizer(config, workdir)
   mesh = eval_mesh(config, devices)
   layout, state, rngs = load_checkpoint(config, workdir, mesh, step)
   sharding = batch_sharding(mesh, tuple(tuple(r) for r in config.mesh.rules))
