@@ -11,7 +11,9 @@ results and data take no config file and parse their own flags (argparse), in th
 Every usage error is one `synth: error: ...` line on stderr and exit status 2.
 """
 import errno
+import logging as logging_std
 import os
+import re
 import runpy
 import sys
 
@@ -53,26 +55,55 @@ TRACEBACK_ENV = "SYNTH_TRACEBACK"
 
 
 def _fail(message: str, code: int = 2) -> None:
-  print(f"synth: error: {message}", file=sys.stderr)
+  echoes = _LIBRARY_ECHOES.count
+  more = (f" ({echoes} more errors inside library threads; {TRACEBACK_ENV}=1 shows them)"
+          if echoes else "")
+  print(f"synth: error: {message}{more}", file=sys.stderr)
   sys.exit(code)
+
+
+class _LibraryEchoes(logging_std.Filter):
+  """Keeps a failure one line when libraries report it many times over.
+
+  When a save fails (a full disk), each of Orbax's worker threads logs the error with its
+  traceback, and asyncio reports every task it could no longer run: hundreds of lines before
+  the one that says what happened. Outside SYNTH_TRACEBACK=1, a library's error log keeps its
+  first line and loses its traceback, and the reports Python itself calls "Exception ignored"
+  are counted into the final error line instead of printed.
+  """
+
+  def __init__(self):
+    super().__init__()
+    self.count = 0
+
+  def install(self) -> None:
+    for handler in logging_std.getLogger().handlers + [logging.get_absl_handler()]:
+      handler.addFilter(self)
+    sys.unraisablehook = self._unraisable
+
+  def filter(self, record) -> bool:
+    if record.levelno >= logging_std.ERROR and not record.name.startswith("synth"):
+      record.msg, record.args = record.getMessage().splitlines()[0] if record.msg else "", ()
+      record.exc_info = record.exc_text = record.stack_info = None
+    return True
+
+  def _unraisable(self, unraisable) -> None:
+    del unraisable
+    self.count += 1
+
+
+_LIBRARY_ECHOES = _LibraryEchoes()
 
 
 def error_line(error: BaseException, expected: bool = False) -> str:
   """One line for a failure: its own message, or for an OS-level cause buried in a chain of
   library exceptions (a full disk under Orbax's save threads) that cause itself. An unexpected
   failure (not `expected`, not a usage error) is named by its type, with how to see more."""
-  chain, seen = [], set()
-  while error is not None and id(error) not in seen:
-    seen.add(id(error))
-    chain.append(error)
-    error = error.__cause__ if error.__cause__ is not None else (
-        None if error.__suppress_context__ else error.__context__)
-  storage = [e for e in chain if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS]
+  chain = _chain(error)
+  storage = _storage_error(chain)
   if storage:
-    e = storage[-1]
-    where = f": {e.filename}" if e.filename else ""
-    return (f"{e.strerror or e}{where}; a checkpoint being written when it happened is "
-            f"discarded, the ones before it are intact")
+    return (f"{storage}; a checkpoint being written when it happened is discarded, the ones "
+            f"before it are intact")
   first = chain[0]
   text = (str(first).strip().splitlines() or [""])[0]
   if expected or isinstance(first, _USAGE_ERRORS):
@@ -85,6 +116,37 @@ def error_line(error: BaseException, expected: bool = False) -> str:
 _STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
 # Failures that mean "fix the input" (exit status 2); anything else is a failed run (1).
 _USAGE_ERRORS = (ValueError, FileNotFoundError, LookupError)
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+  """The exception and what led to it, outermost first (a `from None` ends the chain)."""
+  chain, seen = [], set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    chain.append(error)
+    error = error.__cause__ if error.__cause__ is not None else (
+        None if error.__suppress_context__ else error.__context__)
+  return chain
+
+
+def _storage_error(chain: list[BaseException]) -> str | None:
+  """'No space left on device: PATH' for a storage failure anywhere in `chain`: an OSError, or
+  the errno that tensorstore (under Orbax) writes into its own message; None otherwise."""
+  for e in reversed(chain):
+    if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+      return f"{e.strerror or os.strerror(e.errno)}" + (f": {e.filename}" if e.filename else "")
+    code = re.search(r"os_error_code='(\d+)'", str(e))
+    if code and int(code.group(1)) in _STORAGE_ERRNOS:
+      path = re.search(r'Failed writing: "([^"]+)"', str(e))
+      return os.strerror(int(code.group(1))) + (f": {path.group(1)}" if path else "")
+  return None
+
+
+def exit_code(error: BaseException) -> int:
+  """2 for an input to fix, 1 for a run that failed (storage included)."""
+  if _storage_error(_chain(error)):
+    return 1
+  return 2 if isinstance(error, _USAGE_ERRORS) else 1
 
 
 def main(argv):
@@ -133,7 +195,7 @@ def _train(config):
   try:
     train(config, _WORKDIR.value)
   except (CheckpointError, NotPreparedError, WorkdirLockedError) as e:
-    _fail(error_line(e, expected=True))
+    _fail(error_line(e, expected=True), code=1 if _storage_error(_chain(e)) else 2)
   except NonFiniteLossError as e:  # not a usage error: the run diverged
     _fail(str(e).splitlines()[0], code=1)
 
@@ -295,6 +357,8 @@ def _own_command_line(command: str, rest: list[str]) -> int | None:
 def run(argv: list[str] | None = None):
   """Console-script entry point (also `python -m synth`): every failure is one `synth: error:`
   line and a non-zero exit status; SYNTH_TRACEBACK=1 shows the traceback instead."""
+  if not os.environ.get(TRACEBACK_ENV):
+    _LIBRARY_ECHOES.install()
   try:
     _run(argv)
   except KeyboardInterrupt:
@@ -304,7 +368,7 @@ def run(argv: list[str] | None = None):
   except Exception as e:  # SystemExit (every deliberate exit) passes through
     if os.environ.get(TRACEBACK_ENV):
       raise
-    _fail(error_line(e), code=2 if isinstance(e, _USAGE_ERRORS) else 1)
+    _fail(error_line(e), code=exit_code(e))
 
 
 def _run(argv: list[str] | None) -> None:

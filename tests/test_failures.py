@@ -251,3 +251,33 @@ def test_sweep_workdirs_stay_inside_the_root(tmp_path):
   escaping = grid.Run("..", task, "vanilla", 0, str(tmp_path))  # built around the checks
   with pytest.raises(ValueError, match="is not inside --root"):
     escaping.workdir
+
+
+def test_a_full_disk_under_tensorstore_is_named_and_a_failed_run():
+  """Orbax's tensorstore reports a full disk in its own message, with the errno inside."""
+  error = ValueError('RESOURCE_EXHAUSTED: Error writing "params.x/0" in OCDBT database: Failed '
+                     'writing: "/w/checkpoints/80.tmp/d/ab": Failed to write 64 bytes to file 6: '
+                     "No space left on device [os_error_code='28']")
+  assert main.error_line(error).startswith("No space left on device: /w/checkpoints/80.tmp/d/ab;")
+  assert main.exit_code(error) == 1
+  other = ValueError("INVALID_ARGUMENT: bad spec [os_error_code='22']")  # not storage: usage
+  assert main.error_line(other) == "INVALID_ARGUMENT: bad spec [os_error_code='22']"
+  assert main.exit_code(other) == 2
+
+
+def test_library_error_logs_keep_one_line_and_ours_stay_whole():
+  import logging
+  echoes = main._LibraryEchoes()
+  try:
+    raise RuntimeError("write failed\nsecond line")
+  except RuntimeError:
+    import sys
+    exc_info = sys.exc_info()
+  record = logging.LogRecord("orbax.checkpoint", logging.ERROR, "f.py", 1, "save failed: %s",
+                             ("disk\nmore",), exc_info)
+  assert echoes.filter(record) and record.getMessage() == "save failed: disk"
+  assert record.exc_info is None
+  ours = logging.LogRecord("synth.train", logging.ERROR, "f.py", 1, "a\nb", (), exc_info)
+  warning = logging.LogRecord("orbax", logging.WARNING, "f.py", 1, "a\nb", (), exc_info)
+  for kept in (ours, warning):
+    assert echoes.filter(kept) and kept.getMessage() == "a\nb" and kept.exc_info is exc_info
