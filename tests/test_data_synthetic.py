@@ -445,9 +445,12 @@ def test_decode_an_mqar_run_with_the_task_vocabulary(trained_mqar, tmp_path):
   knobs = mqar.knobs(config)
   vocab = mqar.vocabulary(knobs)
   assert run_tokenizer(config, str(workdir)) == vocab and not (workdir / "vocab").exists()
-  # Prompts: the pairs of validation examples and their first query key.
-  examples = [mqar_split("validation", knobs)[i]["text"].split() for i in range(3)]
-  prompts = [" ".join(t[:2 * knobs.num_pairs + 1]) for t in examples]
+  # Prompts: validation examples up to their first query key (the first key after the pairs).
+  prompts = []
+  for i in range(3):
+    tokens = mqar_split("validation", knobs)[i]["text"].split()
+    query = next(j for j in range(2 * knobs.num_pairs, len(tokens)) if tokens[j].startswith("k"))
+    prompts.append(" ".join(tokens[:query + 1]))
   assert all(vocab.unk_id not in vocab.encode(p) for p in prompts)
   inputs = tmp_path / "prompts.txt"
   inputs.write_text("\n".join(prompts) + "\n")
