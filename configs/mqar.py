@@ -5,9 +5,10 @@
 Nothing is downloaded: examples are generated from data.mqar.seed (synth.data.diagnostics.mqar)
 in a fixed symbolic vocabulary, so no SentencePiece model is trained. The config arguments size
 the task and everything that depends on it (the model's vocabulary, row and attention lengths)
-together; the other knobs can be overridden as --config.data.mqar.<knob>. The eval metric is the
-answer loss and its perplexity: about num_pairs when the model cannot retrieve, 1 when it always
-can. Every field below overrides synth/config.py, where the shared fields are documented.
+together; the other knobs can be overridden as --config.data.mqar.<knob>. The eval metrics are
+the answers' accuracy (percent recalled: about 100 / num_pairs when the model cannot retrieve,
+100 when it always can), loss and perplexity (about num_pairs and 1). Every field below
+overrides synth/config.py, where the shared fields are documented.
 """
 import ml_collections
 
