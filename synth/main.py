@@ -365,6 +365,9 @@ def run(argv: list[str] | None = None):
     if os.environ.get(TRACEBACK_ENV):
       raise
     _fail("interrupted", code=130)
+  except BrokenPipeError:  # the reader went away (`synth ... | head`): stop quietly, as cat does
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(141)
   except Exception as e:  # SystemExit (every deliberate exit) passes through
     if os.environ.get(TRACEBACK_ENV):
       raise
