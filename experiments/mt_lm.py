@@ -13,7 +13,8 @@ vocabulary, so it is comparable between our rows, not exactly with the paper's.
 from synth.sweep import Experiment, Metric, Task
 from synth.sweep.variants import LABELS, PAPER_VARIANTS
 
-# The paper's numbers (SYNTHESIZER.md); None = the row is in the paper, the number not recovered.
+# The paper's results (Tay et al. 2021, MT and LM1B); None = the row is in the paper, the number
+# not recovered.
 PAPER_ENDE = {"vanilla": 27.67, "fixed_random": 23.89, "random": 27.27, "factorized_random": None,
               "dense": 27.43, "factorized_dense": None, "random+dense": 27.68,
               "dense+vanilla": None, "random+vanilla": 28.47}

@@ -5,7 +5,7 @@ Transformer-base encoder-decoders (configs/cnn_dailymail.py).
   synth results experiments/text_generation.py --root=gs://BUCKET/synth
 
 Scored on the test split with beam 4, length penalty 0.6; ROUGE-L is the summary-level rougeLsum
-usually reported for CNN/DailyMail. The paper's numbers were not recovered (SYNTHESIZER.md): its
+usually reported for CNN/DailyMail. The paper's numbers (Tay et al. 2021) were not recovered: its
 qualitative result is that D+V is best on summarisation. The dialogue half (PersonaChat) has no
 config here.
 """

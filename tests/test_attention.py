@@ -1,5 +1,6 @@
 """Property tests of synth.attention: what each alignment function may depend on, masks, packing,
-incremental decoding and the decoding cache (see SYNTHESIZER.md for the math and the traps).
+incremental decoding and the decoding cache (docs/math.md has the math; its Traps section lists
+the mistakes these tests rule out).
 
 Every property is checked against a contrast where the property must NOT hold, so a test that
 compares a thing with itself cannot pass by accident. Parameters are perturbed away from their
@@ -129,7 +130,8 @@ def _hand_hidden(comp, x):
 
 
 def test_component_logits_match_hand_computation():
-  """Each component's logits against the formulas in SYNTHESIZER.md, with heads not scrambled."""
+  """Each component's logits against its formula in docs/math.md (Vanilla, Dense, Random,
+  Factorized Random), with heads not scrambled."""
   n = 10
   x = inputs(3, 2, n)
   model = build("vanilla+dense+random+factorized_random")

@@ -79,7 +79,7 @@ def test_fixed_random_matrix_is_not_trained(variant):
 
 
 def test_parameter_counts():
-  """Trainable alignment parameters per variant, from the table in SYNTHESIZER.md."""
+  """Trainable alignment parameters per variant: the table in docs/math.md, Parameter counts."""
   vo = 2 * D * D  # value and output projections, shared by every variant
   dh = D // H
   expected = {
@@ -145,7 +145,7 @@ def test_factorized_dense_factors_must_multiply_to_max_len(factors):
 # ---------------------------------------------------------------------------------------------
 
 def _hand_alpha(model):
-  """alpha (components, heads) from the raw mixture parameters, as SYNTHESIZER.md defines it."""
+  """alpha (components, heads) from the raw mixture parameters (docs/math.md, Mixtures)."""
   weighting = model.mixture.weighting
   c = len(model.components)
   if weighting == "sum":

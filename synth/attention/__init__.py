@@ -1,4 +1,4 @@
-"""Synthesizer attention variants and dot-product attention (see SYNTHESIZER.md for the math)."""
+"""Synthesizer attention variants and dot-product attention (the math: docs/math.md)."""
 from synth.attention.core import SynthesizerAttention
 from synth.attention.masks import attention_bias
 from synth.attention.mixture import WEIGHTINGS
