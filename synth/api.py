@@ -208,11 +208,18 @@ def _score_step(kind: str, merge):
 
 def load(path: str, checkpoint: str | int = "latest", *, config=None,
          devices=None) -> TrainedModel:
-  """The run in workdir `path` at `checkpoint` ('latest' or a step), restored onto `devices`
-  (default: every device present). `config` replaces the run's config.json (e.g. other eval
-  settings); a missing or unreadable checkpoint is a one-line CheckpointError."""
+  """The run in workdir `path` at `checkpoint` ('latest' or a step), or the directory `synth
+  export` wrote, restored onto `devices` (default: every device present). `config` replaces the
+  run's config.json (e.g. other eval settings); a missing or unreadable checkpoint is a one-line
+  CheckpointError."""
+  from synth.export import is_export, load_export
   from synth.train import checkpoints as ckpt
   from synth.train.trainer import load_checkpoint
+  if is_export(path):
+    if checkpoint != "latest" or config is not None:
+      raise ValueError(f"{path} is an export (one checkpoint, its own config): load it with "
+                       f"neither checkpoint= nor config=")
+    return load_export(path, devices)
   if isinstance(checkpoint, str) and checkpoint != "latest" and not checkpoint.isdigit():
     raise ValueError(f"checkpoint must be 'latest' or a step number, got '{checkpoint}'")
   config = load_run_config(path) if config is None else config

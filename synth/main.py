@@ -25,6 +25,7 @@ COMMANDS = {
     "train": "train a config in a workdir, resuming from its latest checkpoint",
     "eval": "score a workdir's checkpoints (latest, all, best or a step) on a split",
     "decode": "decode text with a workdir's checkpoint, one output line per input line",
+    "export": "write a checkpoint as a directory synth.load reads without the workdir",
     "bench": "time every attention variant side by side (train step or cached decoding)",
     "sweep": "train and evaluate every unfinished run of a paper table (experiments/*.py)",
     "results": "collect a paper table's runs into markdown, CSV and plots",
@@ -35,6 +36,7 @@ CONFIG_COMMANDS = {
     "train": ("config", "workdir"),
     "eval": ("workdir", "checkpoint", "split", "config"),
     "decode": ("workdir", "input", "output", "checkpoint", "config"),
+    "export": ("workdir", "out", "checkpoint"),
 }
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -48,6 +50,7 @@ _CHECKPOINT = flags.DEFINE_string(
 _SPLIT = flags.DEFINE_string("split", "validation", "The split to score: validation or test.")
 _INPUT = flags.DEFINE_string("input", None, "A text file, one input per line; - reads stdin.")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
+_OUT = flags.DEFINE_string("out", None, "The directory to write: new, or empty.")
 
 
 # Set to show the Python traceback of a failure instead of its one `synth: error:` line.
@@ -168,6 +171,8 @@ def main(argv):
       _fail(str(e))
   if command == "decode" and not _INPUT.value:
     _fail("decode needs --input=FILE (or - for stdin)")
+  if command == "export" and not _OUT.value:
+    _fail("export needs --out=DIR (a new or empty directory)")
 
   # Imported after flag parsing so `synth --help` and flag errors are instant.
   from synth.config import ConfigError, validate_config
@@ -182,8 +187,22 @@ def main(argv):
     _train(config)
   elif command == "eval":
     _eval(config)
+  elif command == "export":
+    _export()
   else:
     _decode(config)
+
+
+def _export():
+  from synth.export import export_run
+  from synth.train.checkpoints import CheckpointError
+  if _CHECKPOINT.value != "latest" and not _CHECKPOINT.value.isdigit():
+    _fail(f"export --checkpoint must be latest or a step, got '{_CHECKPOINT.value}'")
+  try:
+    record = export_run(_WORKDIR.value, _OUT.value, _CHECKPOINT.value)
+  except (CheckpointError, ValueError) as e:
+    _fail(error_line(e, expected=True))
+  print(f"exported step {record['step']} of {_WORKDIR.value} to {_OUT.value}", flush=True)
 
 
 def _train(config):
@@ -314,10 +333,10 @@ def usage() -> str:
 def command_usage(command: str) -> str:
   """What `synth train|eval|decode --help` prints: the command's own flags with their help."""
   shown = {"config": "FILE.py[:k=v,...]", "workdir": "DIR", "checkpoint": "WHICH",
-           "split": "SPLIT", "input": "FILE|-", "output": "FILE"}
+           "split": "SPLIT", "input": "FILE|-", "output": "FILE", "out": "DIR"}
   names = CONFIG_COMMANDS[command]
   required = {"train": ("config", "workdir"), "eval": ("workdir",),
-              "decode": ("workdir", "input")}[command]
+              "decode": ("workdir", "input"), "export": ("workdir", "out")}[command]
   head = " ".join(f"--{n}={shown[n]}" if n in required else f"[--{n}={shown[n]}]" for n in names)
   rows = [(f"--{n}={shown[n]}", flags.FLAGS[n].help + (
       f" (default: {flags.FLAGS[n].default})" if flags.FLAGS[n].default else ""))

@@ -1,5 +1,7 @@
 """synth.load: a trained run in Python, its generate and score, and their bad input."""
 import math
+import os
+import shutil
 
 import jax
 import numpy as np
@@ -100,3 +102,72 @@ def test_import_synth_stays_light():
   code = "import sys, synth; print('jax' in sys.modules, hasattr(synth, 'load'))"
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
   assert out.split() == ["False", "True"]
+
+
+def test_export_round_trips_exactly(run, tmp_path):
+  """An export loads without the workdir and gives the checkpoint's logits, bit for bit."""
+  from synth.export import export_run
+  out = tmp_path / "exported"
+  record = export_run(run.workdir, str(out))
+  assert record["step"] == 8
+  assert sorted(os.listdir(out)) == ["config.json", "export.json", "params.safetensors", "vocab"]
+  moved = tmp_path / "elsewhere"
+  shutil.move(str(out), moved)  # nothing in it points back to the workdir or its own old path
+  again = synth.load(str(moved))
+  assert again.step == 8
+  batch = np.asarray([run.tokenizer.encode(t)[:8] for t in TEXTS if len(
+      run.tokenizer.encode(t)) >= 8], np.int32)
+  np.testing.assert_array_equal(np.asarray(again.model(batch)), np.asarray(run.model(batch)))
+  assert again.score(TEXTS) == run.score(TEXTS)
+  assert again.generate(TEXTS, method="greedy") == run.generate(TEXTS, method="greedy")
+
+
+def test_export_of_frozen_parameters(tmp_path):
+  """Fixed Random's frozen R travels in frozen.safetensors and comes back as it was."""
+  from synth.export import export_run
+  config = tiny_config(str(tmp_path / "spm_500.model"),
+                       **{"model.variant": "fixed_random", "train.num_steps": 2,
+                          "train.checkpoint_every": 2, "train.eval_every": 0})
+  trainer.train(config, str(tmp_path / "run"))
+  export_run(str(tmp_path / "run"), str(tmp_path / "out"))
+  assert (tmp_path / "out" / "frozen.safetensors").exists()
+  original, exported = synth.load(str(tmp_path / "run")), synth.load(str(tmp_path / "out"))
+  for a, b in zip(jax.tree.leaves(original.state["frozen"]), jax.tree.leaves(
+      exported.state["frozen"])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_export_never_overwrites_and_rejects_a_damaged_export(run, tmp_path):
+  from safetensors import numpy as safe_numpy
+
+  from synth.export import export_run
+  taken = tmp_path / "taken"
+  taken.mkdir()
+  (taken / "mine.txt").write_text("keep")
+  with pytest.raises(ValueError, match="exists and is not empty: choose a new one"):
+    export_run(run.workdir, str(taken))
+  assert os.listdir(taken) == ["mine.txt"]
+  out = tmp_path / "out"
+  export_run(run.workdir, str(out))
+  arrays = safe_numpy.load_file(str(out / "params.safetensors"))
+  name = sorted(arrays)[0]
+  arrays[name] = arrays[name][:1]
+  safe_numpy.save_file(arrays, str(out / "params.safetensors"))
+  with pytest.raises(ValueError, match=rf"does not fit the model of its config.json: {name}: "
+                                       r"file \(1,"):
+    synth.load(str(out))
+  with pytest.raises(ValueError, match="is an export"):
+    synth.load(str(out), checkpoint=4)
+
+
+def test_export_command_line(run, tmp_path):
+  from train_helpers import run_synth
+  result = run_synth("export", f"--workdir={run.workdir}", f"--out={tmp_path / 'out'}",
+                     "--checkpoint=4", timeout=180)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip().endswith(f"exported step 4 of {run.workdir} to {tmp_path / 'out'}")
+  again = run_synth("export", f"--workdir={run.workdir}", f"--out={tmp_path / 'out'}",
+                    timeout=180)
+  assert again.returncode == 2
+  assert again.stderr.strip().splitlines()[-1].startswith(
+      f"synth: error: export directory {tmp_path / 'out'} exists and is not empty")
