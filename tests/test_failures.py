@@ -281,3 +281,20 @@ def test_library_error_logs_keep_one_line_and_ours_stay_whole():
   warning = logging.LogRecord("orbax", logging.WARNING, "f.py", 1, "a\nb", (), exc_info)
   for kept in (ours, warning):
     assert echoes.filter(kept) and kept.getMessage() == "a\nb" and kept.exc_info is exc_info
+
+
+def test_long_decoding_shows_progress_with_an_eta(capsys):
+  """A progress line once the loop has run `every_s`, with rate and ETA, and a closing line;
+  a loop that ends sooner prints nothing."""
+  from synth.train.reporting import Progress
+  now = [0.0]
+  progress = Progress("decoding test (beam)", total=100, every_s=30, clock=lambda: now[0])
+  for done, t in ((10, 10.0), (25, 31.0), (60, 45.0), (100, 70.0)):
+    now[0] = t
+    progress.update(done)
+  lines = [line[9:] for line in capsys.readouterr().out.splitlines()]  # without the time
+  assert lines == ["decoding test (beam): 25/100, 0.8/s, ETA 0:01:33",
+                   "decoding test (beam): 100/100, 1.4/s, took 0:01:10"]
+  quick = Progress("decoding validation (beam)", total=10, every_s=30, clock=lambda: now[0])
+  quick.update(10)
+  assert capsys.readouterr().out == ""

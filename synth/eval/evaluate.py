@@ -26,6 +26,7 @@ from synth.models import ModelConfig
 from synth.parallel import batch_shards
 from synth.run_files import append_jsonl, read_jsonl, write_text_atomic
 from synth.summary_writer import SummaryWriter
+from synth.train.reporting import Progress
 from synth.train import checkpoints as ckpt
 
 CHECKPOINT_CHOICES = "latest|all|best|<step>"
@@ -175,12 +176,14 @@ class Evaluator:
     generate = self._generator()
     input_len = row_lengths(self.config)[0]
     outputs = []
+    progress = Progress(f"decoding {split} ({self.config.eval.method})", len(tokens))
     for i, (n, array) in enumerate(self._padded_batches([list(t["inputs"]) for t in tokens],
                                                         input_len)):
       out = generate((state["params"], state["frozen"], rngs), jnp.asarray(array),
                      jax.random.fold_in(jax.random.key(self.config.seed), i))
       rows = token_lists(_host(out.tokens))[:n]
       outputs += [self.data.tokenizer.decode(r) for r in rows]
+      progress.update(len(outputs))
     return outputs, examples
 
   def classifier_outputs(self, state, rngs, split: str) -> tuple[list, list]:

@@ -53,6 +53,32 @@ class Reporter:
     self.writer.close()
 
 
+class Progress:
+  """A progress line (count, rate, ETA) for long loops outside the train loop, such as beam
+  search over a whole test split, which can take hours with no other sign of life.
+
+  A line at most every `every_s` seconds, and a last one when the loop ends if any was printed,
+  so loops shorter than `every_s` stay silent.
+  """
+
+  def __init__(self, what: str, total: int, every_s: float = 30.0, clock=time.time):
+    self.what, self.total, self.every_s, self.clock = what, total, every_s, clock
+    self.start = self.last = clock()
+    self.printed = False
+
+  def update(self, done: int) -> None:
+    now = self.clock()
+    finished = done >= self.total
+    if now - self.last < self.every_s and not (finished and self.printed):
+      return
+    elapsed = max(now - self.start, 1e-9)
+    rate = done / elapsed
+    eta = (self.total - done) / rate if rate > 0 else math.inf
+    say("%s: %d/%d, %.1f/s, %s %s", self.what, done, self.total, rate,
+        "took" if finished else "ETA", _duration(elapsed if finished else eta))
+    self.last, self.printed = now, True
+
+
 def _duration(seconds: float) -> str:
   if not math.isfinite(seconds):
     return "?"
