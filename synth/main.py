@@ -1,6 +1,6 @@
 """The `synth` command line: `synth <command> [flags]`; `synth --help` lists the commands.
 
-train, eval and decode follow the JAX ecosystem convention (absl flags + ml_collections config
+train, eval, decode and export follow the JAX ecosystem convention (absl flags + ml_collections config
 files): any config field can be overridden with `--config.section.field=value`; an unknown field,
 a bad value or an invalid combination is a one-line error before any work starts and before the
 workdir is touched. eval and decode read the run's resolved config from <workdir>/config.json;
@@ -8,17 +8,18 @@ pass --config (and overrides such as --config.eval.beam_size=1) to change it. be
 results and data take no config file and parse their own flags (argparse), in the same
 `--name=value` style with underscores.
 
-Every usage error is one `synth: error: ...` line on stderr and exit status 2.
+Every failure is one `synth: error: ...` line on stderr (synth.errors): exit status 2 for an
+input to fix, 1 for a run that failed; SYNTH_TRACEBACK=1 shows the traceback instead.
 """
-import errno
-import logging as logging_std
 import os
-import re
 import runpy
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from synth.errors import (LIBRARY_ECHOES, TRACEBACK_ENV, error_line, exit_code,
+                          is_storage_failure)
 
 # Every command, with the line `synth --help` shows for it.
 COMMANDS = {
@@ -53,103 +54,12 @@ _OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (defau
 _OUT = flags.DEFINE_string("out", None, "The directory to write: new, or empty.")
 
 
-# Set to show the Python traceback of a failure instead of its one `synth: error:` line.
-TRACEBACK_ENV = "SYNTH_TRACEBACK"
-
-
 def _fail(message: str, code: int = 2) -> None:
-  echoes = _LIBRARY_ECHOES.count
+  echoes = LIBRARY_ECHOES.count
   more = (f" ({echoes} more errors inside library threads; {TRACEBACK_ENV}=1 shows them)"
           if echoes else "")
   print(f"synth: error: {message}{more}", file=sys.stderr)
   sys.exit(code)
-
-
-class _LibraryEchoes(logging_std.Filter):
-  """Keeps a failure one line when libraries report it many times over.
-
-  When a save fails (a full disk), each of Orbax's worker threads logs the error with its
-  traceback, and asyncio reports every task it could no longer run: hundreds of lines before
-  the one that says what happened. Outside SYNTH_TRACEBACK=1, a library's error log keeps its
-  first line and loses its traceback, and the reports Python itself calls "Exception ignored"
-  are counted into the final error line instead of printed.
-  """
-
-  def __init__(self):
-    super().__init__()
-    self.count = 0
-
-  def install(self) -> None:
-    for handler in logging_std.getLogger().handlers + [logging.get_absl_handler()]:
-      handler.addFilter(self)
-    sys.unraisablehook = self._unraisable
-
-  def filter(self, record) -> bool:
-    if record.levelno >= logging_std.ERROR and not record.name.startswith("synth"):
-      record.msg, record.args = record.getMessage().splitlines()[0] if record.msg else "", ()
-      record.exc_info = record.exc_text = record.stack_info = None
-    return True
-
-  def _unraisable(self, unraisable) -> None:
-    del unraisable
-    self.count += 1
-
-
-_LIBRARY_ECHOES = _LibraryEchoes()
-
-
-def error_line(error: BaseException, expected: bool = False) -> str:
-  """One line for a failure: its own message, or for an OS-level cause buried in a chain of
-  library exceptions (a full disk under Orbax's save threads) that cause itself. An unexpected
-  failure (not `expected`, not a usage error) is named by its type, with how to see more."""
-  chain = _chain(error)
-  storage = _storage_error(chain)
-  if storage:
-    return (f"{storage}; a checkpoint being written when it happened is discarded, the ones "
-            f"before it are intact")
-  first = chain[0]
-  text = (str(first).strip().splitlines() or [""])[0]
-  if expected or isinstance(first, _USAGE_ERRORS):
-    return text or type(first).__name__
-  return f"{type(first).__name__}: {text} ({TRACEBACK_ENV}=1 shows the traceback)"
-
-
-# Failures of the storage under a run, reported as themselves however deep in a library's
-# exceptions they sit: disk full, quota exceeded, read-only file system, I/O error.
-_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
-# Failures that mean "fix the input" (exit status 2); anything else is a failed run (1).
-_USAGE_ERRORS = (ValueError, FileNotFoundError, LookupError)
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-  """The exception and what led to it, outermost first (a `from None` ends the chain)."""
-  chain, seen = [], set()
-  while error is not None and id(error) not in seen:
-    seen.add(id(error))
-    chain.append(error)
-    error = error.__cause__ if error.__cause__ is not None else (
-        None if error.__suppress_context__ else error.__context__)
-  return chain
-
-
-def _storage_error(chain: list[BaseException]) -> str | None:
-  """'No space left on device: PATH' for a storage failure anywhere in `chain`: an OSError, or
-  the errno that tensorstore (under Orbax) writes into its own message; None otherwise."""
-  for e in reversed(chain):
-    if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
-      return f"{e.strerror or os.strerror(e.errno)}" + (f": {e.filename}" if e.filename else "")
-    code = re.search(r"os_error_code='(\d+)'", str(e))
-    if code and int(code.group(1)) in _STORAGE_ERRNOS:
-      path = re.search(r'Failed writing: "([^"]+)"', str(e))
-      return os.strerror(int(code.group(1))) + (f": {path.group(1)}" if path else "")
-  return None
-
-
-def exit_code(error: BaseException) -> int:
-  """2 for an input to fix, 1 for a run that failed (storage included)."""
-  if _storage_error(_chain(error)):
-    return 1
-  return 2 if isinstance(error, _USAGE_ERRORS) else 1
 
 
 def main(argv):
@@ -214,7 +124,7 @@ def _train(config):
   try:
     train(config, _WORKDIR.value)
   except (CheckpointError, NotPreparedError, WorkdirLockedError) as e:
-    _fail(error_line(e, expected=True), code=1 if _storage_error(_chain(e)) else 2)
+    _fail(error_line(e, expected=True), code=1 if is_storage_failure(e) else 2)
   except NonFiniteLossError as e:  # not a usage error: the run diverged
     _fail(str(e).splitlines()[0], code=1)
 
@@ -377,7 +287,7 @@ def run(argv: list[str] | None = None):
   """Console-script entry point (also `python -m synth`): every failure is one `synth: error:`
   line and a non-zero exit status; SYNTH_TRACEBACK=1 shows the traceback instead."""
   if not os.environ.get(TRACEBACK_ENV):
-    _LIBRARY_ECHOES.install()
+    LIBRARY_ECHOES.install()
   try:
     _run(argv)
   except KeyboardInterrupt:

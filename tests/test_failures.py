@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from synth import main
+from synth import errors
 from synth.eval import evaluate
 from synth.sweep import grid, spec
 from synth.train import checkpoints as ckpt
@@ -172,13 +172,13 @@ def test_storage_errors_are_named_however_deep_they_sit():
     except OSError as disk:
       raise ValueError("tensorstore: write failed") from disk
   except ValueError as wrapped:
-    line = main.error_line(wrapped)
+    line = errors.error_line(wrapped)
   assert line.startswith("No space left on device: /ckpt/8/state/d/x;")
   assert "the ones before it are intact" in line
   # Not a storage error: the exception's own message, named by its type when unexpected.
-  assert main.error_line(ValueError("bad value")) == "bad value"
-  assert main.error_line(KeyError("x")) == "'x'"
-  assert main.error_line(RuntimeError("boom")) == (
+  assert errors.error_line(ValueError("bad value")) == "bad value"
+  assert errors.error_line(KeyError("x")) == "'x'"
+  assert errors.error_line(RuntimeError("boom")) == (
       "RuntimeError: boom (SYNTH_TRACEBACK=1 shows the traceback)")
   try:
     try:
@@ -186,7 +186,7 @@ def test_storage_errors_are_named_however_deep_they_sit():
     except OSError:
       raise RuntimeError("wrapped") from None
   except RuntimeError as hidden:  # `from None`: the context is not the cause
-    assert main.error_line(hidden) == "RuntimeError: wrapped (SYNTH_TRACEBACK=1 shows the traceback)"
+    assert errors.error_line(hidden) == "RuntimeError: wrapped (SYNTH_TRACEBACK=1 shows the traceback)"
 
 
 def test_sigterm_during_start_up_exits_cleanly(vocab, tmp_path):
@@ -258,16 +258,16 @@ def test_a_full_disk_under_tensorstore_is_named_and_a_failed_run():
   error = ValueError('RESOURCE_EXHAUSTED: Error writing "params.x/0" in OCDBT database: Failed '
                      'writing: "/w/checkpoints/80.tmp/d/ab": Failed to write 64 bytes to file 6: '
                      "No space left on device [os_error_code='28']")
-  assert main.error_line(error).startswith("No space left on device: /w/checkpoints/80.tmp/d/ab;")
-  assert main.exit_code(error) == 1
+  assert errors.error_line(error).startswith("No space left on device: /w/checkpoints/80.tmp/d/ab;")
+  assert errors.exit_code(error) == 1
   other = ValueError("INVALID_ARGUMENT: bad spec [os_error_code='22']")  # not storage: usage
-  assert main.error_line(other) == "INVALID_ARGUMENT: bad spec [os_error_code='22']"
-  assert main.exit_code(other) == 2
+  assert errors.error_line(other) == "INVALID_ARGUMENT: bad spec [os_error_code='22']"
+  assert errors.exit_code(other) == 2
 
 
 def test_library_error_logs_keep_one_line_and_ours_stay_whole():
   import logging
-  echoes = main._LibraryEchoes()
+  echoes = errors.LibraryEchoes()
   try:
     raise RuntimeError("write failed\nsecond line")
   except RuntimeError:
