@@ -27,6 +27,7 @@ COMMANDS = {
     "eval": "score a workdir's checkpoints (latest, all, best or a step) on a split",
     "decode": "decode text with a workdir's checkpoint, one output line per input line",
     "export": "write a checkpoint as a directory synth.load reads without the workdir",
+    "inspect": "draw a checkpoint's attention maps (and mixture weights) for some texts",
     "bench": "time every attention variant side by side (train step or cached decoding)",
     "sweep": "train and evaluate every unfinished run of a paper table (experiments/*.py)",
     "results": "collect a paper table's runs into markdown, CSV and plots",
@@ -38,6 +39,7 @@ CONFIG_COMMANDS = {
     "eval": ("workdir", "checkpoint", "split", "config"),
     "decode": ("workdir", "input", "output", "checkpoint", "config"),
     "export": ("workdir", "out", "checkpoint"),
+    "inspect": ("workdir", "input", "out", "checkpoint"),
 }
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -83,6 +85,8 @@ def main(argv):
     _fail("decode needs --input=FILE (or - for stdin)")
   if command == "export" and not _OUT.value:
     _fail("export needs --out=DIR (a new or empty directory)")
+  if command == "inspect" and not (_INPUT.value and _OUT.value):
+    _fail("inspect needs --input=FILE (or - for stdin; one text per line) and --out=DIR")
 
   # Imported after flag parsing so `synth --help` and flag errors are instant.
   from synth.config import ConfigError, validate_config
@@ -99,6 +103,8 @@ def main(argv):
     _eval(config)
   elif command == "export":
     _export()
+  elif command == "inspect":
+    _inspect(config)
   else:
     _decode(config)
 
@@ -113,6 +119,38 @@ def _export():
   except (CheckpointError, ValueError) as e:
     _fail(error_line(e, expected=True))
   print(f"exported step {record['step']} of {_WORKDIR.value} to {_OUT.value}", flush=True)
+
+
+def _inspect(config):
+  from synth.api import load
+  from synth.inspect import inspect_run
+  from synth.train.checkpoints import CheckpointError, Checkpoints
+  if _CHECKPOINT.value != "latest" and not _CHECKPOINT.value.isdigit():
+    _fail(f"inspect --checkpoint must be latest or a step, got '{_CHECKPOINT.value}'")
+  if _INPUT.value == "-":
+    texts = [line.rstrip("\n") for line in sys.stdin]
+  else:
+    if not os.path.isfile(_INPUT.value):
+      _fail(f"--input {_INPUT.value} does not exist")
+    with open(_INPUT.value) as f:
+      texts = [line.rstrip("\n") for line in f]
+  texts = [t for t in texts if t.strip()]
+  try:
+    run = load(_WORKDIR.value, _CHECKPOINT.value, config=config)
+
+    def every_checkpoint():
+      steps = Checkpoints(_WORKDIR.value, read_only=True)
+      try:
+        all_steps = steps.all_steps()
+      finally:
+        steps.close()
+      return [load(_WORKDIR.value, s, config=config) for s in all_steps]
+
+    shown = inspect_run(run, texts, _OUT.value, steps_for_alphas=every_checkpoint)
+  except (CheckpointError, ValueError) as e:
+    _fail(error_line(e, expected=True))
+  for name in sorted(shown):
+    print(os.path.join(_OUT.value, f"{name}.png"), flush=True)
 
 
 def _train(config):
@@ -246,7 +284,8 @@ def command_usage(command: str) -> str:
            "split": "SPLIT", "input": "FILE|-", "output": "FILE", "out": "DIR"}
   names = CONFIG_COMMANDS[command]
   required = {"train": ("config", "workdir"), "eval": ("workdir",),
-              "decode": ("workdir", "input"), "export": ("workdir", "out")}[command]
+              "decode": ("workdir", "input"), "export": ("workdir", "out"),
+              "inspect": ("workdir", "input", "out")}[command]
   head = " ".join(f"--{n}={shown[n]}" if n in required else f"[--{n}={shown[n]}]" for n in names)
   rows = [(f"--{n}={shown[n]}", flags.FLAGS[n].help + (
       f" (default: {flags.FLAGS[n].default})" if flags.FLAGS[n].default else ""))

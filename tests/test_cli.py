@@ -36,7 +36,7 @@ def test_unknown_command_is_one_line():
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [
       "synth: error: unknown command 'trian'; the commands are train, eval, decode, export, "
-      "bench, sweep, results, data (synth --help says what each does)"]
+      "inspect, bench, sweep, results, data (synth --help says what each does)"]
 
 
 @pytest.mark.parametrize("command", list(main.COMMANDS))
@@ -49,6 +49,7 @@ def test_every_command_has_help_with_its_flags(command):
               "eval": {"--workdir", "--checkpoint", "--split", "--config"},
               "decode": {"--workdir", "--input", "--output", "--checkpoint", "--config"},
               "export": {"--workdir", "--out", "--checkpoint"},
+              "inspect": {"--workdir", "--input", "--out", "--checkpoint"},
               "bench": {"--variants", "--seq_lens", "--mode", "--batch_size", "--json"},
               "sweep": {"--root", "--only", "--dry_run", "--parallel"},
               "results": {"--root", "--out"},
