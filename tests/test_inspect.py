@@ -116,3 +116,19 @@ def test_inspect_command_line(runs, tmp_path):
   missing = run_synth("inspect", f"--workdir={runs['random'].workdir}", f"--out={out}",
                       timeout=60)
   assert missing.returncode == 2 and "inspect needs --input=FILE" in missing.stderr
+
+
+def test_the_quickstart_notebook_runs(tmp_path):
+  """notebooks/quickstart.py (jupytext percent format) end to end, shortened to 20 steps."""
+  import subprocess
+  import sys
+
+  from train_helpers import REPO, synth_env
+  env = dict(synth_env(8), SYNTH_QUICKSTART_DIR=str(tmp_path / "run"),
+             SYNTH_QUICKSTART_STEPS="20")
+  result = subprocess.run([sys.executable, os.path.join(REPO, "notebooks", "quickstart.py")],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "'def parse(text):' ->" in result.stdout
+  assert (tmp_path / "run" / "pictures" / "decoder_self_example0.png").exists()
