@@ -93,8 +93,10 @@ def mixture_alphas(run) -> np.ndarray | None:
   return np.stack([np.asarray(m.self_attention.mixture()) for m in layers])
 
 
-def _grid(weights: np.ndarray, title: str, path: str, lengths=None) -> np.ndarray:
-  """One heatmap per (layer, head) of weights (layers, heads, q, k); returns the PNG as RGB."""
+def _grid(weights: np.ndarray, title: str, path: str, layer_ix=None,
+          head_ix=None) -> np.ndarray:
+  """One heatmap per (layer, head) of weights (layers, heads, q, k), labelled with the layers'
+  and heads' own indices; returns the PNG as RGB."""
   layers, heads = weights.shape[:2]
   fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads, 2.2 * layers), squeeze=False)
   for i in range(layers):
@@ -103,9 +105,9 @@ def _grid(weights: np.ndarray, title: str, path: str, lengths=None) -> np.ndarra
       ax.imshow(weights[i, h], cmap="viridis", vmin=0.0, interpolation="nearest")
       ax.set_xticks([]), ax.set_yticks([])
       if i == 0:
-        ax.set_title(f"head {h}", fontsize=8)
+        ax.set_title(f"head {head_ix[h] if head_ix else h}", fontsize=8)
       if h == 0:
-        ax.set_ylabel(f"layer {i}", fontsize=8)
+        ax.set_ylabel(f"layer {layer_ix[i] if layer_ix else i}", fontsize=8)
   fig.suptitle(title, fontsize=9)
   return _save(fig, path)
 
@@ -119,14 +121,36 @@ def _save(fig, path: str) -> np.ndarray:
   return image
 
 
-def inspect_run(run, texts: list[str], out: str, *, steps_for_alphas=None) -> dict:
+def select(maps: dict[str, np.ndarray], attention: str = "all", layers=None, heads=None):
+  """The maps of the chosen stacks ('all' or comma-separated names such as 'decoder/self'),
+  layers and heads (None = all); an unknown name or index is a one-line ValueError."""
+  names = sorted(maps) if attention == "all" else [a.strip() for a in attention.split(",")]
+  unknown = [n for n in names if n not in maps]
+  if unknown:
+    raise ValueError(f"--attention {','.join(unknown)}: this model has {', '.join(sorted(maps))}"
+                     f" (or all)")
+  some = maps[names[0]]
+  for what, chosen, count in (("layer", layers, some.shape[0]), ("head", heads, some.shape[2])):
+    bad = [i for i in (chosen or []) if not 0 <= i < count]
+    if bad:
+      raise ValueError(f"{what} {bad[0]} does not exist: the model has {count} {what}s "
+                       f"(0-{count - 1})")
+  layer_ix = list(layers) if layers else list(range(some.shape[0]))
+  head_ix = list(heads) if heads else list(range(some.shape[2]))
+  return {n: maps[n][layer_ix][:, :, head_ix] for n in names}, layer_ix, head_ix
+
+
+def inspect_run(run, texts: list[str], out: str, *, steps_for_alphas=None,
+                attention: str = "all", layers=None, heads=None) -> dict:
   """Writes every picture for `run` on `texts` under `out` (PNG) and <workdir>/inspect
-  (TensorBoard); returns {name: the array that picture shows} (what the tests compare)."""
+  (TensorBoard); returns {name: the array that picture shows} (what the tests compare).
+  `attention`, `layers` and `heads` choose what is drawn (see select)."""
   from synth.summary_writer import SummaryWriter
-  os.makedirs(out, exist_ok=True)
   variant = run.model_config.variant
   components = set(parse_variant(variant))
   maps, lengths = attention_maps(run, texts)
+  maps, layer_ix, head_ix = select(maps, attention, layers, heads)
+  os.makedirs(out, exist_ok=True)
   shown, images = {}, {}
   n0 = lengths[0]
   for name, weights in maps.items():
@@ -134,33 +158,37 @@ def inspect_run(run, texts: list[str], out: str, *, steps_for_alphas=None) -> di
     key = f"{name.replace('/', '_')}_example0"
     shown[key] = one
     images[key] = _grid(one, f"{variant}: {name} attention, example 0 (step {run.step})",
-                        os.path.join(out, f"{key}.png"))
+                        os.path.join(out, f"{key}.png"), layer_ix, head_ix)
     if components & _DENSE and name.endswith("self") and len(texts) > 1:
       n = min(lengths)
       mean = weights[:, :, :, :n, :n].mean(axis=1)
       key = f"{name.replace('/', '_')}_mean"
       shown[key] = mean
       images[key] = _grid(mean, f"{variant}: {name} attention, mean over {len(texts)} texts "
-                          f"(first {n} positions)", os.path.join(out, f"{key}.png"))
+                          f"(first {n} positions)", os.path.join(out, f"{key}.png"), layer_ix,
+                          head_ix)
   if len(components) == 1 and components <= _INPUT_INDEPENDENT:
     # Any tokens will do: these weights depend on positions only. Full length, no padding.
     n = run.model_config.max_len
     fixed = token_maps(run, [[3] * n], None if run.model_config.kind != "encoder_decoder"
                        else [[0] * n])
+    fixed = {k: v[layer_ix][:, :, head_ix] for k, v in fixed.items() if k in maps}
     for name, weights in fixed.items():
       if name.endswith("self"):
         key = f"{name.replace('/', '_')}_softmax_R"
         m = weights[:, 0, :, :, :]
         shown[key] = m
         images[key] = _grid(m, f"{variant}: softmax(R) of {name} attention (input-independent)",
-                            os.path.join(out, f"{key}.png"))
+                            os.path.join(out, f"{key}.png"), layer_ix, head_ix)
   alphas = mixture_alphas(run)
   if alphas is not None:
+    alphas = alphas[layer_ix][:, :, head_ix]
     shown["mixture_alpha"] = alphas
     images["mixture_alpha"] = _alpha_picture(alphas, parse_variant(variant),
                                              os.path.join(out, "mixture_alpha.png"))
     if steps_for_alphas:
-      trajectory = np.stack([mixture_alphas(r) for r in steps_for_alphas()])
+      trajectory = np.stack([mixture_alphas(r)[layer_ix][:, :, head_ix]
+                             for r in steps_for_alphas()])
       shown["mixture_alpha_trajectory"] = trajectory
       images["mixture_alpha_trajectory"] = _trajectory_picture(
           trajectory, parse_variant(variant), os.path.join(out, "mixture_alpha_trajectory.png"))

@@ -39,7 +39,7 @@ CONFIG_COMMANDS = {
     "eval": ("workdir", "checkpoint", "split", "config"),
     "decode": ("workdir", "input", "output", "checkpoint", "config"),
     "export": ("workdir", "out", "checkpoint"),
-    "inspect": ("workdir", "input", "out", "checkpoint"),
+    "inspect": ("workdir", "input", "out", "checkpoint", "attention", "layers", "heads"),
 }
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -53,7 +53,11 @@ _CHECKPOINT = flags.DEFINE_string(
 _SPLIT = flags.DEFINE_string("split", "validation", "The split to score: validation or test.")
 _INPUT = flags.DEFINE_string("input", None, "A text file, one input per line; - reads stdin.")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
-_OUT = flags.DEFINE_string("out", None, "The directory to write: new, or empty.")
+_OUT = flags.DEFINE_string("out", None, "The directory to write (export: new, or empty).")
+_ATTENTION = flags.DEFINE_string(
+    "attention", "all", "Which attention to draw: all, or e.g. decoder/self,decoder/cross.")
+_LAYERS = flags.DEFINE_list("layers", None, "Which layers to draw (default: all), e.g. 0,2.")
+_HEADS = flags.DEFINE_list("heads", None, "Which heads to draw (default: all), e.g. 1,3.")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -146,7 +150,13 @@ def _inspect(config):
         steps.close()
       return [load(_WORKDIR.value, s, config=config) for s in all_steps]
 
-    shown = inspect_run(run, texts, _OUT.value, steps_for_alphas=every_checkpoint)
+    indices = {}
+    for name, flag in (("layers", _LAYERS), ("heads", _HEADS)):
+      if flag.value and not all(v.strip().isdigit() for v in flag.value):
+        _fail(f"--{name} takes comma-separated indices, got '{','.join(flag.value)}'")
+      indices[name] = [int(v) for v in flag.value] if flag.value else None
+    shown = inspect_run(run, texts, _OUT.value, steps_for_alphas=every_checkpoint,
+                        attention=_ATTENTION.value, **indices)
   except (CheckpointError, ValueError) as e:
     _fail(error_line(e, expected=True))
   for name in sorted(shown):
@@ -281,7 +291,8 @@ def usage() -> str:
 def command_usage(command: str) -> str:
   """What `synth train|eval|decode --help` prints: the command's own flags with their help."""
   shown = {"config": "FILE.py[:k=v,...]", "workdir": "DIR", "checkpoint": "WHICH",
-           "split": "SPLIT", "input": "FILE|-", "output": "FILE", "out": "DIR"}
+           "split": "SPLIT", "input": "FILE|-", "output": "FILE", "out": "DIR",
+           "attention": "STACKS", "layers": "I,J", "heads": "I,J"}
   names = CONFIG_COMMANDS[command]
   required = {"train": ("config", "workdir"), "eval": ("workdir",),
               "decode": ("workdir", "input"), "export": ("workdir", "out"),

@@ -96,6 +96,23 @@ def test_mixture_weights_and_their_trajectory(runs, tmp_path):
   assert np.abs(trajectory[0] - trajectory[1]).max() > 0  # and the weights moved in training
 
 
+def test_choosing_layers_heads_and_stacks(runs, tmp_path):
+  run = runs["random+vanilla"]
+  every = inspect_lib.inspect_run(run, TEXTS, str(tmp_path / "all"))
+  some = inspect_lib.inspect_run(run, TEXTS, str(tmp_path / "some"), attention="decoder/self",
+                                 layers=[1], heads=[0])
+  np.testing.assert_array_equal(some["decoder_self_example0"],
+                                every["decoder_self_example0"][[1]][:, [0]])
+  np.testing.assert_array_equal(some["mixture_alpha"], every["mixture_alpha"][[1]][:, :, [0]])
+  with pytest.raises(ValueError, match=r"layer 2 does not exist: the model has 2 layers \(0-1\)"):
+    inspect_lib.inspect_run(run, TEXTS, str(tmp_path / "x"), layers=[2])
+  with pytest.raises(ValueError, match=r"head 9 does not exist"):
+    inspect_lib.inspect_run(run, TEXTS, str(tmp_path / "x"), heads=[9])
+  with pytest.raises(ValueError, match=r"--attention encoder/self: this model has decoder/self"):
+    inspect_lib.inspect_run(run, TEXTS, str(tmp_path / "x"), attention="encoder/self")
+  assert not (tmp_path / "x").exists()  # nothing written for a bad choice
+
+
 def test_bad_input(runs, tmp_path):
   with pytest.raises(ValueError, match="at least one text"):
     inspect_lib.attention_maps(runs["random"], [])
@@ -113,6 +130,11 @@ def test_inspect_command_line(runs, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.split() == [str(out / "decoder_self_example0.png"),
                                    str(out / "decoder_self_softmax_R.png")]
+  bad = run_synth("inspect", f"--workdir={runs['random'].workdir}", f"--input={texts}",
+                  f"--out={tmp_path / 'bad'}", "--layers=7", timeout=180)
+  assert bad.returncode == 2
+  assert bad.stderr.strip().splitlines()[-1] == (
+      "synth: error: layer 7 does not exist: the model has 2 layers (0-1)")
   missing = run_synth("inspect", f"--workdir={runs['random'].workdir}", f"--out={out}",
                       timeout=60)
   assert missing.returncode == 2 and "inspect needs --input=FILE" in missing.stderr
