@@ -28,13 +28,18 @@ _INPUT_INDEPENDENT = {"random", "fixed_random", "factorized_random"}
 _DENSE = {"dense", "factorized_dense"}
 
 
-def attention_maps(run, texts: list[str]) -> tuple[dict[str, np.ndarray], list[int]]:
+def attention_maps(run, texts: list[str], *, truncate: bool = False
+                   ) -> tuple[dict[str, np.ndarray], list[int]]:
   """{'decoder/self': (layers, batch, heads, q, k), ...} for `texts` and each text's length.
 
-  An encoder-decoder's decoder runs on the model's own greedy output for each text."""
+  A text longer than model.max_len tokens is an error, or with `truncate` (eval examples, which
+  can be whole documents) cut to its first max_len tokens. An encoder-decoder's decoder runs on
+  the model's own greedy output for each text."""
   if not texts:
     raise ValueError("inspect needs at least one text")
   ids = [run.tokenizer.encode(t) or [1] for t in texts]
+  if truncate:
+    ids = [t[:run.model_config.max_len] for t in ids]
   targets = None
   if run.model_config.kind == "encoder_decoder":
     cap = run.model_config.max_len
@@ -140,15 +145,25 @@ def select(maps: dict[str, np.ndarray], attention: str = "all", layers=None, hea
   return {n: maps[n][layer_ix][:, :, head_ix] for n in names}, layer_ix, head_ix
 
 
+def eval_texts(run, count: int, split: str = "validation") -> list[str]:
+  """The text of the first `count` examples of the run's eval split (the input side of pairs)."""
+  from synth.data.tasks import get_data
+  if count <= 0:
+    raise ValueError(f"--examples must be positive, got {count}")
+  examples = get_data(run.config, run.workdir).examples(split)[:count]
+  return [e["inputs"] if "inputs" in e else e["text"] for e in examples]
+
+
 def inspect_run(run, texts: list[str], out: str, *, steps_for_alphas=None,
-                attention: str = "all", layers=None, heads=None) -> dict:
+                attention: str = "all", layers=None, heads=None,
+                truncate: bool = False) -> dict:
   """Writes every picture for `run` on `texts` under `out` (PNG) and <workdir>/inspect
   (TensorBoard); returns {name: the array that picture shows} (what the tests compare).
   `attention`, `layers` and `heads` choose what is drawn (see select)."""
   from synth.summary_writer import SummaryWriter
   variant = run.model_config.variant
   components = set(parse_variant(variant))
-  maps, lengths = attention_maps(run, texts)
+  maps, lengths = attention_maps(run, texts, truncate=truncate)
   maps, layer_ix, head_ix = select(maps, attention, layers, heads)
   os.makedirs(out, exist_ok=True)
   shown, images = {}, {}

@@ -39,7 +39,8 @@ CONFIG_COMMANDS = {
     "eval": ("workdir", "checkpoint", "split", "config"),
     "decode": ("workdir", "input", "output", "checkpoint", "config"),
     "export": ("workdir", "out", "checkpoint"),
-    "inspect": ("workdir", "input", "out", "checkpoint", "attention", "layers", "heads"),
+    "inspect": ("workdir", "input", "examples", "out", "checkpoint", "attention", "layers",
+                "heads"),
 }
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -58,6 +59,9 @@ _ATTENTION = flags.DEFINE_string(
     "attention", "all", "Which attention to draw: all, or e.g. decoder/self,decoder/cross.")
 _LAYERS = flags.DEFINE_list("layers", None, "Which layers to draw (default: all), e.g. 0,2.")
 _HEADS = flags.DEFINE_list("heads", None, "Which heads to draw (default: all), e.g. 1,3.")
+_EXAMPLES = flags.DEFINE_integer(
+    "examples", None, "Instead of --input: the first N examples of the validation split (each "
+    "cut to model.max_len tokens).")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -89,8 +93,10 @@ def main(argv):
     _fail("decode needs --input=FILE (or - for stdin)")
   if command == "export" and not _OUT.value:
     _fail("export needs --out=DIR (a new or empty directory)")
-  if command == "inspect" and not (_INPUT.value and _OUT.value):
-    _fail("inspect needs --input=FILE (or - for stdin; one text per line) and --out=DIR")
+  if command == "inspect" and not ((_INPUT.value is None) != (_EXAMPLES.value is None)
+                                   and _OUT.value):
+    _fail("inspect needs --out=DIR and either --input=FILE (or - for stdin; one text per line) "
+          "or --examples=N")
 
   # Imported after flag parsing so `synth --help` and flag errors are instant.
   from synth.config import ConfigError, validate_config
@@ -131,16 +137,19 @@ def _inspect(config):
   from synth.train.checkpoints import CheckpointError, Checkpoints
   if _CHECKPOINT.value != "latest" and not _CHECKPOINT.value.isdigit():
     _fail(f"inspect --checkpoint must be latest or a step, got '{_CHECKPOINT.value}'")
+  texts = None
   if _INPUT.value == "-":
     texts = [line.rstrip("\n") for line in sys.stdin]
-  else:
+  elif _INPUT.value is not None:
     if not os.path.isfile(_INPUT.value):
       _fail(f"--input {_INPUT.value} does not exist")
     with open(_INPUT.value) as f:
       texts = [line.rstrip("\n") for line in f]
-  texts = [t for t in texts if t.strip()]
   try:
     run = load(_WORKDIR.value, _CHECKPOINT.value, config=config)
+    from synth.inspect import eval_texts
+    texts = ([t for t in texts if t.strip()] if texts is not None
+             else eval_texts(run, _EXAMPLES.value))
 
     def every_checkpoint():
       steps = Checkpoints(_WORKDIR.value, read_only=True)
@@ -156,7 +165,8 @@ def _inspect(config):
         _fail(f"--{name} takes comma-separated indices, got '{','.join(flag.value)}'")
       indices[name] = [int(v) for v in flag.value] if flag.value else None
     shown = inspect_run(run, texts, _OUT.value, steps_for_alphas=every_checkpoint,
-                        attention=_ATTENTION.value, **indices)
+                        attention=_ATTENTION.value, truncate=_EXAMPLES.value is not None,
+                        **indices)
   except (CheckpointError, ValueError) as e:
     _fail(error_line(e, expected=True))
   for name in sorted(shown):
@@ -292,11 +302,11 @@ def command_usage(command: str) -> str:
   """What `synth train|eval|decode --help` prints: the command's own flags with their help."""
   shown = {"config": "FILE.py[:k=v,...]", "workdir": "DIR", "checkpoint": "WHICH",
            "split": "SPLIT", "input": "FILE|-", "output": "FILE", "out": "DIR",
-           "attention": "STACKS", "layers": "I,J", "heads": "I,J"}
+           "attention": "STACKS", "layers": "I,J", "heads": "I,J", "examples": "N"}
   names = CONFIG_COMMANDS[command]
   required = {"train": ("config", "workdir"), "eval": ("workdir",),
               "decode": ("workdir", "input"), "export": ("workdir", "out"),
-              "inspect": ("workdir", "input", "out")}[command]
+              "inspect": ("workdir", "out")}[command]
   head = " ".join(f"--{n}={shown[n]}" if n in required else f"[--{n}={shown[n]}]" for n in names)
   rows = [(f"--{n}={shown[n]}", flags.FLAGS[n].help + (
       f" (default: {flags.FLAGS[n].default})" if flags.FLAGS[n].default else ""))

@@ -113,6 +113,15 @@ def test_choosing_layers_heads_and_stacks(runs, tmp_path):
   assert not (tmp_path / "x").exists()  # nothing written for a bad choice
 
 
+def test_eval_examples_are_cut_to_the_model_length(runs):
+  texts = inspect_lib.eval_texts(runs["dense"], 4)
+  assert len(texts) == 4 and all(isinstance(t, str) and t for t in texts)
+  maps, lengths = inspect_lib.attention_maps(runs["dense"], texts, truncate=True)
+  assert max(lengths) <= 32 and maps["decoder/self"].shape[1] == 4
+  with pytest.raises(ValueError, match="--examples must be positive"):
+    inspect_lib.eval_texts(runs["dense"], 0)
+
+
 def test_bad_input(runs, tmp_path):
   with pytest.raises(ValueError, match="at least one text"):
     inspect_lib.attention_maps(runs["random"], [])
@@ -137,7 +146,11 @@ def test_inspect_command_line(runs, tmp_path):
       "synth: error: layer 7 does not exist: the model has 2 layers (0-1)")
   missing = run_synth("inspect", f"--workdir={runs['random'].workdir}", f"--out={out}",
                       timeout=60)
-  assert missing.returncode == 2 and "inspect needs --input=FILE" in missing.stderr
+  assert missing.returncode == 2 and "either --input=FILE" in missing.stderr
+  examples = run_synth("inspect", f"--workdir={runs['random'].workdir}", "--examples=3",
+                       f"--out={tmp_path / 'examples'}", timeout=180)
+  assert examples.returncode == 0, examples.stderr[-2000:]
+  assert (tmp_path / "examples" / "decoder_self_example0.png").exists()
 
 
 def test_the_quickstart_notebook_runs(tmp_path):
