@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from synth.attention.registry import parse_variant  # noqa: E402
+from synth.data.tokenizer import EOS_ID  # noqa: E402
 from synth.models.transformer import TransformerLayer, TransformerStack  # noqa: E402
 
 KINDS = ("self", "cross")
@@ -37,14 +38,16 @@ def attention_maps(run, texts: list[str], *, truncate: bool = False
   the model's own greedy output for each text."""
   if not texts:
     raise ValueError("inspect needs at least one text")
-  ids = [run.tokenizer.encode(t) or [1] for t in texts]
-  if truncate:
-    ids = [t[:run.model_config.max_len] for t in ids]
+  cap = run.model_config.max_len
+  ids = [run.tokenizer.encode(t) or [EOS_ID] for t in texts]
   targets = None
   if run.model_config.kind == "encoder_decoder":
-    cap = run.model_config.max_len
+    # An encoder's input ends with EOS, as in training.
+    ids = [(t[:cap - 1] if truncate else t) + [EOS_ID] for t in ids]
     targets = [[0] + run.tokenizer.encode(o)[:cap - 1]
                for o in run.generate(texts, method="greedy")]
+  elif truncate:
+    ids = [t[:cap] for t in ids]
   return token_maps(run, ids, targets), [len(t) for t in ids]
 
 

@@ -167,3 +167,25 @@ def test_the_quickstart_notebook_runs(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert "'def parse(text):' ->" in result.stdout
   assert (tmp_path / "run" / "pictures" / "decoder_self_example0.png").exists()
+
+
+def test_encoder_decoder_draws_encoder_decoder_and_cross_attention(tmp_path):
+  """A tiny translation model: all three stacks, cross-attention rows over the source."""
+  from test_eval_tasks import WORDS, _config
+  rng = np.random.default_rng(0)
+  for split, n in (("train", 32), ("dev", 4)):
+    rows = ["input\ttarget"] + ["{0}\t{0}".format(" ".join(rng.choice(WORDS, 5)))
+                                for _ in range(n)]
+    (tmp_path / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+  config = _config("files_translation", train=tmp_path / "train.tsv", eval=tmp_path / "dev.tsv")
+  config.model.variant = "dense"
+  config.eval.update(num_samples=0)
+  trainer.train(config, str(tmp_path / "run"))
+  run = synth.load(str(tmp_path / "run"))
+  shown = inspect_lib.inspect_run(run, ["alpha beta gamma", "delta"], str(tmp_path / "out"))
+  assert {"encoder_self_example0", "decoder_self_example0", "decoder_cross_example0",
+          "encoder_self_mean"} <= set(shown)
+  cross = shown["decoder_cross_example0"]
+  n_source = len(run.tokenizer.encode("alpha beta gamma")) + 1  # and its EOS
+  assert cross.shape[-1] == n_source  # keys: the example's own source tokens
+  np.testing.assert_allclose(cross.sum(-1), 1.0, atol=1e-5)  # nothing went to padding
