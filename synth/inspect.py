@@ -3,7 +3,8 @@
 For a checkpoint and some texts it draws, per attention stack and kind (encoder self, decoder
 self, cross), a grid of heatmaps with one row per layer and one column per head:
   - the attention weights of one example (the first text), exactly the weights the layers
-    return (TransformerLayer.record_attention sows them during an ordinary forward pass);
+    return (TransformerLayer.record_attention sows them during an ordinary forward pass, collected
+    with nnx.capture);
   - for Dense-family variants also the weights averaged over all the texts;
   - for Random, Fixed Random and Factorized Random the input-independent matrix softmax(R)
     itself (with the stack's causal mask), which is what every example gets;
@@ -11,6 +12,7 @@ self, cross), a grid of heatmaps with one row per layer and one column per head:
     checkpoint of the run.
 Each picture is a PNG under --out and an image in TensorBoard (<workdir>/inspect).
 """
+import functools
 import os
 
 import matplotlib
@@ -59,10 +61,14 @@ def token_maps(run, ids: list[list[int]], targets=None) -> dict[str, np.ndarray]
     raise ValueError(f"a text is {longest} tokens; the model attends over at most "
                      f"model.max_len={cap}: shorten it")
   model = run.model
-  for layer in _modules(model, TransformerLayer):
-    layer.record_attention = True
-  for stack in _modules(model, TransformerStack):
-    stack.remat = False  # nothing is trained here, and remat would hide the sown values
+  maps = {}
+  for path, layer in nnx.iter_modules(model):
+    if isinstance(layer, TransformerLayer):  # path: (stack, 'layers', index)
+      stack, index = str(path[0]), int(path[2])
+      layer.record_attention = functools.partial(_store, maps, stack, index)
+  for _, stack in nnx.iter_modules(model):
+    if isinstance(stack, TransformerStack):
+      stack.remat = False  # nothing is trained here
   tokens, segments, positions = _rows(ids)
   if targets is None:
     model(tokens, positions=positions, segment_ids=segments)
@@ -70,16 +76,15 @@ def token_maps(run, ids: list[list[int]], targets=None) -> dict[str, np.ndarray]
     t_tokens, t_segments, t_positions = _rows(targets)
     model(tokens, t_tokens, inputs_positions=positions, inputs_segment_ids=segments,
           targets_positions=t_positions, targets_segment_ids=t_segments)
-  maps = {}
-  for path, variable in nnx.to_flat_state(nnx.pop(model, nnx.Intermediate)):
-    stack, layer, name = str(path[0]), int(path[2]), str(path[-1])
-    (weights,) = variable.get_value()  # sow keeps a tuple of what was sown: one call here
-    maps.setdefault(f"{stack}/{name.split('_')[0]}", {})[layer] = np.asarray(weights)
   return {k: np.stack([v[i] for i in sorted(v)]) for k, v in maps.items()}
 
 
+def _store(maps: dict, stack: str, index: int, kind: str, weights) -> None:
+  maps.setdefault(f"{stack}/{kind}", {})[index] = np.asarray(weights)
+
+
 def _modules(model, cls):
-  return [m for _, m in model.iter_modules() if isinstance(m, cls)]
+  return [m for _, m in nnx.iter_modules(model) if isinstance(m, cls)]
 
 
 def _rows(ids: list[list[int]]):

@@ -59,10 +59,10 @@ class TransformerLayer(nnx.Module):
                            for _ in range(3 if cross else 2)])
     self.dropout = nnx.Dropout(cfg.dropout_rate, rngs=rngs) if cfg.dropout_rate else None
     self.pre_norm = cfg.norm == "pre"
-    # Set by synth.inspect on a model it owns: the layer then sows its attention weights
-    # (nnx.Intermediate 'self_attention_weights' / 'cross_attention_weights', read back with
-    # nnx.pop). Off for training and decoding, whose computation it leaves untouched.
-    self.record_attention = False
+    # Set by synth.inspect on a model it owns, eagerly: a function(kind, weights) that receives
+    # what this layer's attention returns with return_weights=True ('self', then 'cross').
+    # None for training and decoding, whose computation it leaves untouched.
+    self.record_attention = None
 
   def _residual(self, norm, sublayer, x):
     drop = self.dropout if self.dropout is not None else (lambda y: y)
@@ -72,22 +72,23 @@ class TransformerLayer(nnx.Module):
 
   def __call__(self, x, *, mask=None, positions=None, segment_ids=None, memory=None,
                memory_mask=None, memory_segment_ids=None, decode=False):
-    record = self.record_attention and not decode
+    record = None if decode else self.record_attention
     x = self._residual(self.norms[0], lambda h: self._recorded(
-        "self_attention_weights", record, self.self_attention, h, mask=mask,
-        positions=positions, segment_ids=segment_ids, decode=decode), x)
+        "self", record, self.self_attention, h, mask=mask, positions=positions,
+        segment_ids=segment_ids, decode=decode), x)
     if self.cross_attention is not None:
       x = self._residual(self.norms[2], lambda h: self._recorded(
-          "cross_attention_weights", record, self.cross_attention, h, memory, mask=memory_mask,
+          "cross", record, self.cross_attention, h, memory, mask=memory_mask,
           segment_ids=None if decode else segment_ids,
           memory_segment_ids=None if decode else memory_segment_ids), x)
     return self._residual(self.norms[1], self.feed_forward, x)
 
-  def _recorded(self, name: str, record: bool, attention, *args, **kwargs):
-    if not record:
+  @staticmethod
+  def _recorded(kind: str, record, attention, *args, **kwargs):
+    if record is None:
       return attention(*args, **kwargs)
     y, weights = attention(*args, return_weights=True, **kwargs)
-    self.sow(nnx.Intermediate, name, weights)
+    record(kind, weights)
     return y
 
 
