@@ -163,18 +163,24 @@ class TrainedModel:
     return example
 
 
+def padded(sequences: Sequence[Sequence[int]], rows: int | None = None):
+  """(tokens, segment_ids, positions), each (rows, longest), of one unpacked sequence per row:
+  padding (and filler rows past the sequences) has segment 0, as the models' masks expect."""
+  rows = len(sequences) if rows is None else rows
+  width = max(len(t) for t in sequences)
+  tokens = np.zeros((rows, width), np.int32)
+  segments = np.zeros((rows, width), np.int32)
+  positions = np.zeros((rows, width), np.int32)
+  for r, t in enumerate(sequences):
+    tokens[r, :len(t)], segments[r, :len(t)], positions[r, :len(t)] = t, 1, np.arange(len(t))
+  return tokens, segments, positions
+
+
 def _pad_rows(examples: list[dict], rows: int) -> dict[str, np.ndarray]:
   """(rows, width) arrays of the examples plus the segment ids and positions the models take;
   padding (and filler rows) has segment 0 and weight 0."""
   def side(key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    width = max(len(e[key]) for e in examples)
-    values = np.zeros((rows, width), np.int32)
-    segments = np.zeros((rows, width), np.int32)
-    positions = np.zeros((rows, width), np.int32)
-    for r, e in enumerate(examples):
-      n = len(e[key])
-      values[r, :n], segments[r, :n], positions[r, :n] = e[key], 1, np.arange(n)
-    return values, segments, positions
+    return padded([e[key] for e in examples], rows)
 
   out = {}
   if "targets_in" in examples[0]:

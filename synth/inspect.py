@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
+from synth.api import padded  # noqa: E402
 from synth.attention.registry import parse_variant  # noqa: E402
 from synth.data.tokenizer import EOS_ID  # noqa: E402
 from synth.models.transformer import TransformerLayer, TransformerStack  # noqa: E402
@@ -69,11 +70,11 @@ def token_maps(run, ids: list[list[int]], targets=None) -> dict[str, np.ndarray]
   for _, stack in nnx.iter_modules(model):
     if isinstance(stack, TransformerStack):
       stack.remat = False  # nothing is trained here
-  tokens, segments, positions = _rows(ids)
+  tokens, segments, positions = padded(ids)
   if targets is None:
     model(tokens, positions=positions, segment_ids=segments)
   else:
-    t_tokens, t_segments, t_positions = _rows(targets)
+    t_tokens, t_segments, t_positions = padded(targets)
     model(tokens, t_tokens, inputs_positions=positions, inputs_segment_ids=segments,
           targets_positions=t_positions, targets_segment_ids=t_segments)
   return {k: np.stack([v[i] for i in sorted(v)]) for k, v in maps.items()}
@@ -85,16 +86,6 @@ def _store(maps: dict, stack: str, index: int, kind: str, weights) -> None:
 
 def _modules(model, cls):
   return [m for _, m in nnx.iter_modules(model) if isinstance(m, cls)]
-
-
-def _rows(ids: list[list[int]]):
-  width = max(len(t) for t in ids)
-  tokens = np.zeros((len(ids), width), np.int32)
-  segments = np.zeros((len(ids), width), np.int32)
-  positions = np.zeros((len(ids), width), np.int32)
-  for r, t in enumerate(ids):
-    tokens[r, :len(t)], segments[r, :len(t)], positions[r, :len(t)] = t, 1, np.arange(len(t))
-  return tokens, segments, positions
 
 
 def mixture_alphas(run) -> np.ndarray | None:

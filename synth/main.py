@@ -119,11 +119,17 @@ def main(argv):
     _decode(config)
 
 
+def _one_checkpoint(command: str) -> str:
+  """--checkpoint for the commands that read one checkpoint: latest or a step."""
+  if _CHECKPOINT.value != "latest" and not _CHECKPOINT.value.isdigit():
+    _fail(f"{command} --checkpoint must be latest or a step, got '{_CHECKPOINT.value}'")
+  return _CHECKPOINT.value
+
+
 def _export():
   from synth.export import export_run
   from synth.train.checkpoints import CheckpointError
-  if _CHECKPOINT.value != "latest" and not _CHECKPOINT.value.isdigit():
-    _fail(f"export --checkpoint must be latest or a step, got '{_CHECKPOINT.value}'")
+  _one_checkpoint("export")
   try:
     record = export_run(_WORKDIR.value, _OUT.value, _CHECKPOINT.value)
   except (CheckpointError, ValueError) as e:
@@ -135,8 +141,7 @@ def _inspect(config):
   from synth.api import load
   from synth.inspect import inspect_run
   from synth.train.checkpoints import CheckpointError, Checkpoints
-  if _CHECKPOINT.value != "latest" and not _CHECKPOINT.value.isdigit():
-    _fail(f"inspect --checkpoint must be latest or a step, got '{_CHECKPOINT.value}'")
+  _one_checkpoint("inspect")
   texts = None
   if _INPUT.value == "-":
     texts = [line.rstrip("\n") for line in sys.stdin]
@@ -210,9 +215,8 @@ def _decode(config):
 
   from synth.eval.decode_text import decode_file
   from synth.train.checkpoints import CheckpointError
-  step = None if _CHECKPOINT.value == "latest" else _CHECKPOINT.value
-  if step is not None and not step.isdigit():
-    _fail(f"decode --checkpoint must be latest or a step, got '{step}'")
+  step = _one_checkpoint("decode")
+  step = None if step == "latest" else step
   try:
     if _OUTPUT.value:
       with epath.Path(_OUTPUT.value).open("w") as out:  # gs:// too
