@@ -67,6 +67,16 @@ def base_config() -> ml_collections.ConfigDict:
   m.conv_kernel_sizes = (7,)
   # Linformer's projected length k of keys and values (Wang et al. use 256 for n = 512).
   m.linformer_k = 32
+  # How dot-product attention (vanilla, mixtures with vanilla, cross-attention) is computed:
+  # 'einsum' (our einsums, writes every (batch, heads, n, n) tensor; the default and the only one
+  # with attention dropout or returned weights), 'xla' or 'cudnn' (jax.nn.dot_product_attention;
+  # cudnn is GPU flash attention, bf16 only, and skips the masked half of causal attention).
+  # synth/attention/fused.py says what each supports.
+  m.attention_impl = "einsum"
+  # Causal Random-family attention multiplies its shared weights with the values block by block,
+  # skipping the zero upper triangle: 0 = dense, -1 = automatic (n/8 blocks from n = 1024 on
+  # accelerators, dense on CPU where it was measured slower), or a block size.
+  m.causal_block = -1
 
   c.data = d = ml_collections.ConfigDict()
   # Where examples come from: a task name in synth.data.TASKS, e.g. 'python_docs' (offline,

@@ -22,7 +22,10 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.experimental import checkify
 
-from synth.attention.masks import MASK_VALUE, attention_bias, check_packed_positions
+from synth.attention.causal_blocks import AUTO, causal_block_matmul, resolve_block
+from synth.attention.fused import check_impl, fused_attention
+from synth.attention.masks import (MASK_VALUE, attention_allowed, attention_bias,
+                                   check_packed_positions)
 from synth.attention.mixture import MixtureWeights
 from synth.attention.projections import HeadProjection, OutputProjection
 
@@ -57,8 +60,14 @@ class SynthesizerAttention(nnx.Module):
   def __init__(self, variant: str, components: dict[str, nnx.Module], *, d_model: int,
                num_heads: int, max_len: int, rngs: nnx.Rngs, causal: bool = False,
                mixture: str = "softmax", dropout_rate: float = 0.0, dtype=jnp.float32,
-               relative_bias: nnx.Module | None = None):
+               relative_bias: nnx.Module | None = None, attention_impl: str = "einsum",
+               causal_block: int = AUTO):
     head_dim = d_model // num_heads
+    # How a dot-product component is computed (synth.attention.fused); einsum for the others.
+    self.attention_impl = check_impl(attention_impl, dropout_rate=dropout_rate)
+    # Blocked lower-triangular P V of causal shared weights (synth.attention.causal_blocks).
+    resolve_block(causal_block, 1)  # validates the setting now, not at the first step
+    self.causal_block = causal_block
     self.variant = variant
     self.num_heads, self.head_dim, self.max_len = num_heads, head_dim, max_len
     self.causal = causal
@@ -103,9 +112,19 @@ class SynthesizerAttention(nnx.Module):
     self.check_length(n)
     if self.length_bound:  # dot products ignore positions; relative distances match slots'
       check_packed_positions(self.variant, positions, segment_ids)
+    pos = jnp.arange(n)[None] if positions is None else positions
+    if self._fused(return_weights):
+      q, k = self.components["vanilla"].query_key(x)
+      q, bias = self._fused_logits(q, {name: c(x, positions) for name, c in
+                                       self.components.items() if name != "vanilla"})
+      if self.relative_bias is not None:
+        bias = _add(bias, self.relative_bias(pos, pos))
+      allowed = (attention_allowed(n, n, mask=mask, segment_ids=segment_ids)
+                 if mask is not None or segment_ids is not None else None)
+      return self.out(fused_attention(q, k, self.value(x), impl=self.attention_impl, bias=bias,
+                                      allowed=allowed, causal=self.causal))
     logits = self._mix([c(x, positions) for c in self.components.values()])
     if self.relative_bias is not None:
-      pos = jnp.arange(n)[None] if positions is None else positions
       logits = logits + self.relative_bias(pos, pos)
     key_mask = None
     if self._shares_weights(logits, mask, segment_ids, return_weights):
@@ -134,18 +153,48 @@ class SynthesizerAttention(nnx.Module):
     v = self.value(x).astype(self.cached_value.dtype)
     self.cached_value[...] = jax.lax.dynamic_update_slice_in_dim(
         self.cached_value[...], v, index, 1)
-    logits = self._mix([c.decode(x, index, length) for c in self.components.values()])
-    if self.relative_bias is not None:  # the query sits at position `index`, slot j at j
-      logits = logits + self.relative_bias(index[None, None], jnp.arange(length)[None])
     filled = (jnp.arange(length) <= index)[None, :]
     if mask is not None:
       filled = filled & jnp.asarray(mask, bool)
-    logits = logits + attention_bias(1, length, mask=filled)
-    self.cache_index[...] = index + 1
-    out = self._attend(logits, self.cached_value[...], return_weights)
+    # The query sits at position `index`, cache slot j at j.
+    relative = (self.relative_bias(index[None, None], jnp.arange(length)[None])
+                if self.relative_bias is not None else None)
+    if self._fused(return_weights):
+      q, k = self.components["vanilla"].decode_query_key(x, index)
+      q, bias = self._fused_logits(q, {name: c.decode(x, index, length) for name, c in
+                                       self.components.items() if name != "vanilla"})
+      self.cache_index[...] = index + 1
+      out = self.out(fused_attention(
+          q, k, self.cached_value[...], impl=self.attention_impl, bias=_add(bias, relative),
+          allowed=attention_allowed(1, length, mask=filled)))
+    else:
+      logits = self._mix([c.decode(x, index, length) for c in self.components.values()])
+      if relative is not None:
+        logits = logits + relative
+      logits = logits + attention_bias(1, length, mask=filled)
+      self.cache_index[...] = index + 1
+      out = self._attend(logits, self.cached_value[...], return_weights)
     # A step past the cache (traced, so check_cache_room could not raise) has had its writes
     # clamped onto the last slot: NaN, not plausible numbers. Free in the steps that fit.
     return jax.tree.map(lambda a: jnp.where(index < length, a, jnp.nan), out)
+
+  def _fused(self, return_weights: bool) -> bool:
+    """True when the dot-product component runs through jax.nn.dot_product_attention: an impl
+    other than einsum, a vanilla component, and no weights to return (the kernels keep none)."""
+    return (self.attention_impl != "einsum" and "vanilla" in self.components
+            and not return_weights)
+
+  def _fused_logits(self, q, others: dict):
+    """(queries, bias) for the fused kernel: alpha_v scales the queries, so that
+    (alpha_v q) k^T = alpha_v (q k^T), and the other components' weighted logits (float32) are
+    the bias; None when vanilla is alone. The mixture is the same one _mix computes."""
+    if self.mixture is None:
+      return q, None
+    alpha = self.mixture()
+    names = list(self.components)
+    q = q * alpha[names.index("vanilla")][None, None, :, None].astype(q.dtype)
+    return q, sum(alpha[names.index(name)][None, :, None, None] * s.astype(jnp.float32)
+                  for name, s in others.items())
 
   def _mix(self, logits):
     """Weighted sum of component logits (in float32), or the only component's logits."""
@@ -169,7 +218,8 @@ class SynthesizerAttention(nnx.Module):
   def _attend(self, logits, v, return_weights, key_mask=None):
     weights = jax.nn.softmax(logits, axis=-1)
     if weights.shape[0] == 1 and self.dropout is None:
-      y = self._attend_shared(logits[0], weights[0], v, key_mask, self.causal)
+      block = resolve_block(self.causal_block, v.shape[1]) if self.causal else 0
+      y = self._attend_shared(logits[0], weights[0], v, key_mask, self.causal, block)
     else:
       weights = jnp.broadcast_to(weights, (v.shape[0], *weights.shape[1:]))
       dropped = self.dropout(weights) if self.dropout is not None else weights
@@ -180,12 +230,13 @@ class SynthesizerAttention(nnx.Module):
     return y
 
   @staticmethod
-  def _attend_shared(logits, weights, v, key_mask=None, causal=False):
+  def _attend_shared(logits, weights, v, key_mask=None, causal=False, block=0):
     """weights = softmax(logits) (heads, q, k), shared by the batch, applied to v (B, k, h, d_h).
 
     Contracting the shared weights with every example's values directly ('hqk,bkhd') never
     broadcasts them to (B, heads, q, k); neither does the backward pass, whose weight gradient is
-    one (heads, q, k) sum over the batch.
+    one (heads, q, k) sum over the batch. With causal weights and a block size (causal_blocks),
+    that contraction skips the zero upper triangle, block by block.
 
     A key mask (B, k) is applied after the softmax: for p = softmax(logits) (causal mask
     included) and m the 0/1 key mask, softmax(logits + log m)_j = p_j m_j / sum_k p_k m_k, so
@@ -206,21 +257,34 @@ class SynthesizerAttention(nnx.Module):
     usual step pays for the check only: a comparison of p @ m, which the renormalisation computes
     anyway, and a reduction over the batch (one scalar all-reduce when the batch is sharded).
     """
+    def weights_times(values):
+      p = weights.astype(values.dtype)
+      if block:
+        return causal_block_matmul(p, values, block)
+      return jnp.einsum("hqk,bkhd->bqhd", p, values)
+
     if key_mask is None:
-      return jnp.einsum("hqk,bkhd->bqhd", weights.astype(v.dtype), v)
+      return weights_times(v)
     m = jnp.asarray(key_mask, bool)
     total = jnp.einsum("hqk,bk->bqh", weights, m.astype(weights.dtype))[..., None]  # (B, q, h, 1)
     # Queries with an allowed real key: the causal mask is the only mask in shared logits.
     sees_real = jnp.cumsum(m, axis=1) > 0 if causal else jnp.any(m, axis=1, keepdims=True)
     lost = jnp.any(sees_real[:, :, None, None] & (total < _SHARED_MIN_MASS))
     masked = jnp.where(m[:, :, None, None], v, jnp.zeros_like(v))
-    numerator = jnp.einsum("hqk,bkhd->bqhd", weights.astype(v.dtype), masked)
+    numerator = weights_times(masked)
     has_keys = total > 0
     # Dividing by 1 when the step is lost keeps this (then unused) branch and its gradient finite.
     y = numerator.astype(jnp.float32) / jnp.where(has_keys & ~lost, total, 1.0)
     uniform = jnp.mean(v.astype(jnp.float32), axis=1, keepdims=True)  # (B, 1, heads, d_h)
     y = jnp.where(has_keys, y, uniform).astype(v.dtype)
     return _exact_if_lost(lost, y, logits, v, m)
+
+
+def _add(bias, more):
+  """bias + more, where either may be None (no bias)."""
+  if bias is None:
+    return more
+  return bias if more is None else bias + more
 
 
 # Query rows per trip of the exact path's loop (_exact_if_lost), or the largest divisor of q below

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 MASK_VALUE = -1e9
 
 
-def attention_bias(
+def attention_allowed(
     q_len: int,
     k_len: int,
     *,
@@ -20,7 +20,10 @@ def attention_bias(
     segment_ids=None,
     kv_segment_ids=None,
 ):
-  """Returns a float32 bias (B|1, 1, q_len, k_len) with 0 where attending is allowed.
+  """Returns a boolean (B|1, 1, q_len, k_len) array, True where query i may attend key j.
+
+  The one definition of every mask: attention_bias turns it into the additive bias of the einsum
+  path, and the fused kernels (synth.attention.fused) take it as their boolean `mask`.
 
   Args:
     q_len, k_len: query and key lengths.
@@ -44,7 +47,13 @@ def attention_bias(
   if segment_ids is not None:
     kv = segment_ids if kv_segment_ids is None else kv_segment_ids
     allowed = allowed & (segment_ids[:, None, :, None] == kv[:, None, None, :])
-  return jnp.where(allowed, 0.0, MASK_VALUE).astype(jnp.float32)
+  return allowed
+
+
+def attention_bias(q_len: int, k_len: int, **masks):
+  """Returns a float32 bias (B|1, 1, q_len, k_len) with 0 where attending is allowed and
+  MASK_VALUE elsewhere; `masks` are attention_allowed's keyword arguments."""
+  return jnp.where(attention_allowed(q_len, k_len, **masks), 0.0, MASK_VALUE).astype(jnp.float32)
 
 
 def check_packed_positions(variant: str, positions, segment_ids):

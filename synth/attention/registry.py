@@ -10,6 +10,7 @@ included. Cross-attention is not built here: it stays dot-product.
 import jax.numpy as jnp
 from flax import nnx
 
+from synth.attention.causal_blocks import AUTO
 from synth.attention.conv import CONV_VARIANTS, ConvTokenMixer
 from synth.attention.core import SynthesizerAttention
 from synth.attention.dense import DenseLogits, FactorizedDenseLogits
@@ -56,7 +57,8 @@ def make_attention(variant: str, *, d_model: int, num_heads: int, max_len: int, 
                    causal: bool = False, mixture: str = "softmax", factor_a: int | None = None,
                    factor_b: int | None = None, factor_k: int = 8, dropout_rate: float = 0.0,
                    dtype=jnp.float32, kernel_size: int = 7, linformer_k: int = 32,
-                   relative_bias: RelativePositionBias | bool | None = None
+                   relative_bias: RelativePositionBias | bool | None = None,
+                   attention_impl: str = "einsum", causal_block: int = AUTO
                    ) -> SynthesizerAttention | ConvTokenMixer | LinformerAttention:
   """Builds self-attention (or the token mixer that replaces it) for `variant`.
 
@@ -78,6 +80,10 @@ def make_attention(variant: str, *, d_model: int, num_heads: int, max_len: int, 
     dtype: compute dtype (parameters stay float32; the softmax is always float32).
     kernel_size: K of lightweight_conv / dynamic_conv.
     linformer_k: k, the projected length of linformer's keys and values.
+    attention_impl: 'einsum', 'xla' or 'cudnn': how a dot-product component is computed
+      (synth.attention.fused); token mixers and variants without vanilla ignore it.
+    causal_block: block size of the blocked lower-triangular P V of causal shared-weight
+      attention: 0 dense, -1 automatic (synth.attention.causal_blocks).
     relative_bias: T5's relative position bias added to the logits: a RelativePositionBias to
       share (bidirectional exactly when not causal), True for a new one owned by this layer, or
       None/False for none.
@@ -118,4 +124,5 @@ def make_attention(variant: str, *, d_model: int, num_heads: int, max_len: int, 
   return SynthesizerAttention("+".join(parts), components, d_model=d_model, num_heads=num_heads,
                               max_len=max_len, rngs=rngs, causal=causal, mixture=mixture,
                               dropout_rate=dropout_rate, dtype=dtype,
-                              relative_bias=relative_bias)
+                              relative_bias=relative_bias, attention_impl=attention_impl,
+                              causal_block=causal_block)

@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from synth.attention.masks import attention_bias
+from synth.attention.fused import check_impl, fused_attention
+from synth.attention.masks import attention_allowed, attention_bias
 from synth.attention.projections import HeadProjection, OutputProjection
 
 
@@ -26,9 +27,13 @@ class DotProductLogits(nnx.Module):
 
   def __call__(self, x, positions=None):
     del positions
-    q = self.query(x) * self.scale
-    k = self.key(x)
+    q, k = self.query_key(x)
     return jnp.einsum("bqhd,bkhd->bhqk", q, k)
+
+  def query_key(self, x):
+    """Scaled queries and keys (B, n, heads, d_h): the logits are their product (the fused
+    kernels of synth.attention.fused take them unmultiplied)."""
+    return self.query(x) * self.scale, self.key(x)
 
   def init_cache(self, batch: int, length: int, dtype):
     self.cached_key = nnx.Cache(
@@ -37,17 +42,24 @@ class DotProductLogits(nnx.Module):
   def decode(self, x, index, length: int):
     """Logits of the one query in x (B, 1, d) against every cache slot; stores its key at `index`."""
     del length
+    q, keys = self.decode_query_key(x, index)
+    return jnp.einsum("bqhd,bkhd->bhqk", q, keys)
+
+  def decode_query_key(self, x, index):
+    """Stores the key of the one token x (B, 1, d) at cache slot `index`; returns its scaled
+    query (B, 1, heads, d_h) and every cached key (B, length, heads, d_h), in the query's dtype."""
     k = self.key(x).astype(self.cached_key.dtype)
     self.cached_key[...] = jax.lax.dynamic_update_slice_in_dim(self.cached_key[...], k, index, 1)
     q = self.query(x) * self.scale
-    return jnp.einsum("bqhd,bkhd->bhqk", q, self.cached_key[...].astype(q.dtype))
+    return q, self.cached_key[...].astype(q.dtype)
 
 
 class CrossAttention(nnx.Module):
   """Multi-head dot-product attention from decoder states to encoder outputs (memory)."""
 
   def __init__(self, d_model: int, num_heads: int, *, rngs: nnx.Rngs, dropout_rate: float = 0.0,
-               dtype=jnp.float32):
+               dtype=jnp.float32, attention_impl: str = "einsum"):
+    self.attention_impl = check_impl(attention_impl, dropout_rate=dropout_rate)
     if d_model % num_heads:
       raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
     head_dim = d_model // num_heads
@@ -63,6 +75,11 @@ class CrossAttention(nnx.Module):
     """x (B, q, d) attends memory (B, k, d); mask is the memory's key-validity mask (B, k)."""
     q = self.query(x) * self.scale
     k, v = self.key(memory), self.value(memory)
+    if self.attention_impl != "einsum" and not return_weights:
+      masks = dict(mask=mask, segment_ids=segment_ids, kv_segment_ids=memory_segment_ids)
+      allowed = (attention_allowed(x.shape[1], memory.shape[1], **masks)
+                 if mask is not None or segment_ids is not None else None)
+      return self.out(fused_attention(q, k, v, impl=self.attention_impl, allowed=allowed))
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
     logits += attention_bias(x.shape[1], memory.shape[1], mask=mask, segment_ids=segment_ids,
                              kv_segment_ids=memory_segment_ids)

@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 
 from synth.attention import WEIGHTINGS, parse_variant, takes_relative_bias
+from synth.attention.causal_blocks import AUTO, resolve_block
+from synth.attention.fused import IMPLS, check_impl
 
 KINDS = ("decoder", "encoder_decoder", "encoder_classifier")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -50,6 +52,8 @@ class ModelConfig:
   relative_bias: bool = False
   conv_kernel_sizes: tuple[int, ...] = (7,)
   linformer_k: int = 32
+  attention_impl: str = "einsum"
+  causal_block: int = AUTO
 
   def __post_init__(self):
     def check(name, value, choices):
@@ -61,6 +65,15 @@ class ModelConfig:
     check("dtype", self.dtype, tuple(DTYPES))
     check("mixture", self.mixture, WEIGHTINGS)
     check("remat_policy", self.remat_policy, tuple(REMAT_POLICIES))
+    check("attention_impl", self.attention_impl, IMPLS)
+    if self.attention_impl == "cudnn" and self.dtype == "float32":
+      raise ValueError("model.attention_impl='cudnn' needs model.dtype='bfloat16' (cuDNN flash "
+                       "attention takes bf16/fp16 only); use attention_impl='xla' for float32")
+    try:
+      check_impl(self.attention_impl, dropout_rate=self.attention_dropout_rate)
+      resolve_block(self.causal_block, 1)
+    except ValueError as e:
+      raise ValueError(f"model.{e}") from None
     parse_variant(self.variant)
     # A tuple even when a config file wrote a list: the dataclass is frozen and compared by value.
     sizes = self.conv_kernel_sizes
@@ -104,4 +117,5 @@ class ModelConfig:
     return dict(mixture=self.mixture, factor_a=self.factor_a or None,
                 factor_b=self.factor_b or None, factor_k=self.factor_k,
                 dropout_rate=self.attention_dropout_rate, dtype=self.compute_dtype,
-                kernel_size=kernel_size, linformer_k=self.linformer_k)
+                kernel_size=kernel_size, linformer_k=self.linformer_k,
+                attention_impl=self.attention_impl, causal_block=self.causal_block)

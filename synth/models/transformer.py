@@ -51,7 +51,8 @@ class TransformerLayer(nnx.Module):
         cfg.variant, d_model=cfg.d_model, num_heads=cfg.num_heads, max_len=cfg.max_len,
         rngs=rngs, causal=causal, relative_bias=relative_bias, **cfg.attention_options(layer))
     self.cross_attention = (CrossAttention(cfg.d_model, cfg.num_heads, rngs=rngs, dtype=dtype,
-                                           dropout_rate=cfg.attention_dropout_rate)
+                                           dropout_rate=cfg.attention_dropout_rate,
+                                           attention_impl=cfg.attention_impl)
                             if cross else None)
     self.feed_forward = FeedForward(cfg.d_model, cfg.d_ff, rngs=rngs, dtype=dtype,
                                     dropout_rate=cfg.dropout_rate)
