@@ -77,6 +77,10 @@ def base_config() -> ml_collections.ConfigDict:
   # skipping the zero upper triangle: 0 = dense, -1 = automatic (n/8 blocks from n = 1024 on
   # accelerators, dense on CPU where it was measured slower), or a block size.
   m.causal_block = -1
+  # Run each stack's layers as one nnx.scan over stacked parameters (created with nnx.vmap):
+  # compile time stops growing with depth. Checkpoints then hold (layers, ...) arrays, so they do
+  # not load into an unscanned model; no shared relative bias, one conv kernel size.
+  m.scan_layers = False
 
   c.data = d = ml_collections.ConfigDict()
   # Where examples come from: a task name in synth.data.TASKS, e.g. 'python_docs' (offline,

@@ -54,6 +54,7 @@ class ModelConfig:
   linformer_k: int = 32
   attention_impl: str = "einsum"
   causal_block: int = AUTO
+  scan_layers: bool = False
 
   def __post_init__(self):
     def check(name, value, choices):
@@ -85,6 +86,12 @@ class ModelConfig:
     if self.relative_bias and not takes_relative_bias(self.variant):
       raise ValueError(f"model.relative_bias adds to attention logits; model.variant="
                        f"'{self.variant}' has none")
+    if self.scan_layers and self.relative_bias:
+      raise ValueError("model.scan_layers cannot scan layers that share one relative position "
+                       "bias table (model.relative_bias); turn one of them off")
+    if self.scan_layers and len(set(self.conv_kernel_sizes)) > 1:
+      raise ValueError(f"model.scan_layers needs the same layer at every depth, but "
+                       f"model.conv_kernel_sizes={self.conv_kernel_sizes} differ by layer")
     if self.linformer_k < 1:
       raise ValueError(f"model.linformer_k must be >= 1, got {self.linformer_k}")
     if self.variant == "linformer" and self.kind != "encoder_classifier":

@@ -17,7 +17,7 @@ from synth.attention import CrossAttention, RelativePositionBias, make_attention
 from synth.models.config import REMAT_POLICIES, ModelConfig
 from synth.models.layers import (Embed, FeedForward, LayerNorm, LearnedPositions, OutputHead,
                                  sinusoidal_encoding)
-from synth.params import param
+from synth.params import LOGICAL_AXES, logical_axes, param
 
 PAD_ID = 0
 
@@ -93,32 +93,71 @@ class TransformerLayer(nnx.Module):
     return y
 
 
+def stacked_layers(cfg: ModelConfig, num_layers: int, *, causal: bool, cross: bool,
+                   rngs: nnx.Rngs) -> TransformerLayer:
+  """One TransformerLayer whose every variable has a leading axis of num_layers (scan_layers).
+
+  nnx.vmap over split rngs builds the layers at once, each from its own keys; the stacked axis
+  gets the logical name None (replicated: each device holds every layer of its shard).
+  """
+  @nnx.split_rngs(splits=num_layers)
+  @nnx.vmap(in_axes=(0,), out_axes=0)
+  def create(rngs):
+    return TransformerLayer(cfg, causal=causal, cross=cross, rngs=rngs)
+
+  layers = create(rngs)
+  for _, variable in nnx.iter_graph(layers):
+    if isinstance(variable, nnx.Variable) and variable.has_metadata(LOGICAL_AXES):
+      variable.set_metadata(LOGICAL_AXES, (None, *logical_axes(variable)))
+  return layers
+
+
 class TransformerStack(nnx.Module):
-  """num_layers TransformerLayers plus the final norm of pre-LN models."""
+  """num_layers TransformerLayers plus the final norm of pre-LN models.
+
+  With cfg.scan_layers the layers are one stacked TransformerLayer run by nnx.scan: XLA then
+  compiles the layer once instead of num_layers times, so compile time stops growing with depth,
+  at the price of a loop the compiler cannot fuse across layers.
+  """
 
   def __init__(self, cfg: ModelConfig, num_layers: int, *, causal: bool, cross: bool,
                rngs: nnx.Rngs):
-    # One table for the whole stack, held (shared) by every layer's self-attention.
-    bias = (RelativePositionBias(cfg.num_heads, bidirectional=not causal, rngs=rngs)
-            if cfg.relative_bias else None)
-    self.layers = nnx.List([TransformerLayer(cfg, causal=causal, cross=cross, rngs=rngs,
-                                             layer=i, relative_bias=bias)
-                            for i in range(num_layers)])
+    self.scan = cfg.scan_layers
+    self.num_layers = num_layers
+    if self.scan:
+      self.layers = stacked_layers(cfg, num_layers, causal=causal, cross=cross, rngs=rngs)
+    else:
+      # One table for the whole stack, held (shared) by every layer's self-attention.
+      bias = (RelativePositionBias(cfg.num_heads, bidirectional=not causal, rngs=rngs)
+              if cfg.relative_bias else None)
+      self.layers = nnx.List([TransformerLayer(cfg, causal=causal, cross=cross, rngs=rngs,
+                                               layer=i, relative_bias=bias)
+                              for i in range(num_layers)])
     self.final_norm = (LayerNorm(cfg.d_model, rngs=rngs, dtype=cfg.compute_dtype)
                        if cfg.norm == "pre" else None)
     self.remat = cfg.remat
     self.remat_policy = cfg.remat_policy
 
   def __call__(self, x, *, decode=False, **kwargs):
-    for layer in self.layers:
+    def run(layer, h):
       if self.remat and not decode:
         policy = REMAT_POLICIES[self.remat_policy]
-        x = nnx.remat(lambda lyr, h: lyr(h, **kwargs), policy=policy)(layer, x)
-      else:
-        x = layer(x, decode=decode, **kwargs)
+        return nnx.remat(lambda lyr, h: lyr(h, **kwargs), policy=policy)(layer, h)
+      return layer(h, decode=decode, **kwargs)
+
+    if self.scan:
+      x = nnx.scan(lambda h, layer: run(layer, h), in_axes=(nnx.Carry, 0),
+                   out_axes=nnx.Carry)(x, self.layers)
+    else:
+      for layer in self.layers:
+        x = run(layer, x)
     return self.final_norm(x) if self.final_norm is not None else x
 
   def init_cache(self, batch: int, length: int, dtype):
+    if self.scan:
+      nnx.vmap(lambda layer: layer.self_attention.init_cache(batch, length, dtype),
+               in_axes=0, out_axes=0, axis_size=self.num_layers)(self.layers)
+      return
     for layer in self.layers:
       layer.self_attention.init_cache(batch, length, dtype)
 
