@@ -3,11 +3,13 @@
 Timings are never asserted: they depend on the machine and its load.
 """
 import json
+import types
 
 import pytest
 
-from synth.bench import ModelShape, attention_flops, forward_flops, main, run_bench, \
-    train_step_flops
+from synth.bench import ModelShape, attention_flops, ceiling_flops, forward_flops, main, \
+    run_bench, run_compile_bench, token_token_fractions, train_step_flops
+from synth.bench.run import bench_cases, cases_records, format_table
 
 # d 8, 2 heads, FFN 16, 1 layer, vocab 10; sequences of n = 4 (so N = max_len = 4).
 SHAPE = ModelShape(d_model=8, num_heads=2, d_ff=16, num_layers=1, vocab_size=10, factor_k=3)
@@ -76,12 +78,16 @@ def test_unsupported_variant_is_a_clear_error():
 
 TINY = dict(d_model=16, num_heads=2, d_ff=32, num_layers=1, vocab_size=50, repeats=1, warmup=1,
             peak_size=128, log=None)
-TRAIN_FIELDS = {"variant", "seq_len", "batch_size", "tokens_per_step", "params", "step_time_s",
-                "step_times_s", "tokens_per_s", "model_flops_per_step", "xla_flops_per_step",
-                "achieved_flops_per_s", "mfu", "memory_bytes", "compile_s", "speedup_vs_vanilla"}
-DECODE_FIELDS = {"variant", "seq_len", "batch_size", "decoded_tokens", "decode_time_s",
-                 "decode_times_s", "tokens_per_s", "cache_bytes", "memory_bytes", "compile_s",
-                 "speedup_vs_vanilla", "cache_ratio_vs_vanilla"}
+TRAIN_FIELDS = {"variant", "attention_impl", "dtype", "seq_len", "batch_size", "tokens_per_step",
+                "params", "step_time_s", "step_times_s", "tokens_per_s", "model_flops_per_step",
+                "xla_flops_per_step", "ceiling_flops_per_step", "achieved_flops_per_s", "mfu",
+                "memory_bytes", "compile_s", "speedup_vs_vanilla", "fastest_vanilla",
+                "speedup_vs_fastest_vanilla", "flop_ceiling_vs_fastest_vanilla",
+                "of_flop_ceiling"}
+DECODE_FIELDS = {"variant", "attention_impl", "dtype", "seq_len", "batch_size", "decoded_tokens",
+                 "decode_time_s", "decode_times_s", "tokens_per_s", "cache_bytes",
+                 "memory_bytes", "compile_s", "speedup_vs_vanilla", "fastest_vanilla",
+                 "speedup_vs_fastest_vanilla", "cache_ratio_vs_vanilla"}
 
 
 def _check_report(report, mode, fields):
@@ -136,3 +142,107 @@ def test_command_line_errors_are_one_line(capsys):
   with pytest.raises(SystemExit) as exit_info:
     main(["--mode=fast"])
   assert exit_info.value.code == 2
+
+
+def test_ceiling_counts_causal_halves_only_where_an_implementation_skips_them():
+  n, shape = 64, SHAPE
+  full = train_step_flops("vanilla", shape, 1, n, fractions=(1.0, 1.0))
+  model = train_step_flops("vanilla", shape, 1, n)  # MFU convention: causal halves
+  assert ceiling_flops("vanilla", shape, 1, n, impl="einsum") == full
+  assert ceiling_flops("vanilla", shape, 1, n, impl="xla") == full
+  assert ceiling_flops("vanilla", shape, 1, n, impl="cudnn") == model  # flash skips the half
+  # Random's P V: the whole square dense, causal_block_fraction of it in blocks of 16 (4 blocks:
+  # 10/16 of the square), whatever the platform once the block is given.
+  assert token_token_fractions("random", n, causal_block=0) == (1.0, 1.0)
+  assert token_token_fractions("random", n, causal_block=16) == (1.0, 10 / 16)
+  assert token_token_fractions("factorized_random+random", n, causal_block=16) == (1.0, 10 / 16)
+  # Auto: dense on CPU, blocks from 1024 on accelerators.
+  assert token_token_fractions("random", 2048, platform="cpu") == (1.0, 1.0)
+  assert token_token_fractions("random", 2048, platform="gpu") == (1.0, 36 / 64)
+  # Per-example weights (Dense) have no blocked path; vanilla mixtures follow the kernel.
+  assert token_token_fractions("dense", n, causal_block=16) == (1.0, 1.0)
+  assert token_token_fractions("random+vanilla", n, impl="cudnn") == (0.5, 0.5)
+  assert token_token_fractions("vanilla", n, causal=False, impl="cudnn") == (1.0, 1.0)
+  pv = 2 * n * n * shape.d_model * shape.num_layers * 3  # one train step's full P V
+  assert ceiling_flops("random", shape, 1, n, causal_block=16) == \
+      ceiling_flops("random", shape, 1, n, causal_block=0) - pv * 6 / 16
+
+
+def test_bench_cases_run_an_implementation_only_where_it_changes_something():
+  cases = bench_cases(["vanilla", "random", "random+vanilla"], ["einsum", "xla", "cudnn"],
+                      ["float32", "bfloat16"])
+  assert cases == [("vanilla", "einsum", "float32"), ("vanilla", "xla", "float32"),
+                   ("random", "einsum", "float32"), ("random+vanilla", "einsum", "float32"),
+                   ("random+vanilla", "xla", "float32"),
+                   ("vanilla", "einsum", "bfloat16"), ("vanilla", "xla", "bfloat16"),
+                   ("vanilla", "cudnn", "bfloat16"), ("random", "einsum", "bfloat16"),
+                   ("random+vanilla", "einsum", "bfloat16"), ("random+vanilla", "xla", "bfloat16"),
+                   ("random+vanilla", "cudnn", "bfloat16")]
+
+
+def _case(variant, impl, dtype, times, ceiling):
+  return types.SimpleNamespace(
+      variant=variant, impl=impl, dtype=dtype, seq_len=8, batch=2, tokens=16, params=1,
+      times=times, model_flops=100.0, xla_flops=None, ceiling_flops=ceiling, memory_bytes=0,
+      compile_s=0.0)
+
+
+def test_ratio_columns_compare_with_the_fastest_vanilla_of_the_same_dtype():
+  cases = [_case("vanilla", "einsum", "float32", [4.0, 4.0, 8.0], 300.0),
+           _case("vanilla", "xla", "float32", [2.0, 3.0, 4.0], 300.0),
+           _case("random", "einsum", "float32", [1.0, 2.0, 2.0], 200.0),
+           _case("vanilla", "einsum", "bfloat16", [1.0, 1.0, 1.0], 300.0),
+           _case("random", "einsum", "bfloat16", [2.0, 2.0, 2.0], 200.0)]
+  records = cases_records(cases, "train")
+  einsum, xla, random, bf16_vanilla, bf16_random = records
+  assert einsum["fastest_vanilla"] == "xla" and bf16_random["fastest_vanilla"] == "einsum"
+  # Paired per repetition, then the median: einsum/random = 4, 2, 4; xla/random = 2, 1.5, 2.
+  assert random["speedup_vs_vanilla"] == 4.0
+  assert random["speedup_vs_fastest_vanilla"] == 2.0
+  assert xla["speedup_vs_vanilla"] == 2.0 and xla["speedup_vs_fastest_vanilla"] == 1.0
+  assert random["flop_ceiling_vs_fastest_vanilla"] == 1.5
+  assert random["of_flop_ceiling"] == 2.0 / 1.5
+  # bfloat16 rows are compared with bfloat16 vanillas only.
+  assert bf16_random["speedup_vs_vanilla"] == 0.5 == bf16_random["speedup_vs_fastest_vanilla"]
+  for r in records:
+    r["mfu"] = 0.5
+  table = format_table({"mode": "train", "results": records})
+  header = table.splitlines()[0]
+  for column in ("impl", "dtype", "vs einsum vanilla", "vs fastest vanilla", "FLOP ceiling",
+                 "of ceiling"):
+    assert column in header
+  assert "1.50x" in table.splitlines()[4] and "1.33x" in table.splitlines()[4]
+
+
+def test_train_bench_with_implementations_and_dtypes(tmp_path):
+  report = run_bench(["vanilla", "random"], [8], "train", batch_size=2, impls="einsum,xla",
+                     dtypes="float32,bfloat16", json_path=str(tmp_path / "r.json"), **TINY)
+  labels = [(r["variant"], r["attention_impl"], r["dtype"]) for r in report["results"]]
+  assert labels == [("vanilla", "einsum", "float32"), ("vanilla", "xla", "float32"),
+                    ("random", "einsum", "float32"), ("vanilla", "einsum", "bfloat16"),
+                    ("vanilla", "xla", "bfloat16"), ("random", "einsum", "bfloat16")]
+  peaks = report["peaks"]
+  assert set(peaks) == {"float32", "bfloat16"} and peaks["bfloat16"]["dtype"] == "bfloat16"
+  assert report["peak"] == peaks["float32"]
+  for r in report["results"]:
+    assert TRAIN_FIELDS <= set(r)
+    assert r["mfu"] == r["achieved_flops_per_s"] / peaks[r["dtype"]]["flops_per_s"]
+    assert r["fastest_vanilla"] in ("einsum", "xla")
+
+
+def test_compile_bench_reports_both_stacks(tmp_path):
+  report = run_compile_bench(["random"], 8, [1, 2], 2, d_model=16, num_heads=2, d_ff=32,
+                             vocab_size=50, json_path=str(tmp_path / "c.json"), log=None)
+  rows = [(r["num_layers"], r["scan_layers"]) for r in report["results"]]
+  assert rows == [(1, False), (1, True), (2, False), (2, True)]
+  for unrolled, scanned in zip(report["results"][::2], report["results"][1::2]):
+    assert scanned["params"] == unrolled["params"]
+    assert scanned["scan_vs_unrolled"] == scanned["compile_s"] / unrolled["compile_s"]
+
+
+def test_implementation_errors_are_one_line(capsys):
+  for args in (["--impls=flash"], ["--impls=cudnn", "--dtypes=bfloat16"],
+               ["--dtypes=float16"], ["--compile_layers=0"]):
+    assert main(["--variants=vanilla", "--seq_lens=8", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("synth: error: bench:") and "\n" not in err, err

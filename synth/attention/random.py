@@ -17,6 +17,10 @@ from flax import nnx
 from synth.attention.projections import xavier
 from synth.params import FrozenParam, param
 
+# Variants whose logits depend on positions only: their attention weights are one (heads, q, k)
+# matrix for the whole batch (core.SynthesizerAttention's shared path), so causal P V can be blocked.
+SHARED_WEIGHT_VARIANTS = ("random", "fixed_random", "factorized_random")
+
 
 class RandomLogits(nnx.Module):
   """A learned (or, with fixed=True, frozen) N x N logit matrix per head."""

@@ -14,6 +14,7 @@ import importlib
 from synth.bench.cli import main
 
 _LAZY = {"MODES": "run", "check_args": "run", "format_table": "run", "run_bench": "run",
+         "run_compile_bench": "run", "ceiling_flops": "flops", "token_token_fractions": "flops",
          "ModelShape": "flops", "attention_flops": "flops", "forward_flops": "flops",
          "train_step_flops": "flops"}
 

@@ -16,20 +16,28 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from synth.bench.flops import ModelShape, train_step_flops
+from synth.attention.causal_blocks import AUTO
+from synth.bench.flops import ModelShape, ceiling_flops, train_step_flops
 from synth.bench.measure import compiled_flops, compiled_memory_bytes
 from synth.models import ModelConfig, make_model
 
 
-def model_config(variant: str, shape: ModelShape, seq_len: int, dropout_rate: float = 0.0
-                 ) -> ModelConfig:
-  """The decoder LM the benchmark runs (pre-LN, tied embeddings, sinusoidal positions)."""
+def model_config(variant: str, shape: ModelShape, seq_len: int, dropout_rate: float = 0.0, *,
+                 impl: str = "einsum", dtype: str = "float32", causal_block: int = AUTO,
+                 scan_layers: bool = False) -> ModelConfig:
+  """The decoder LM the benchmark runs (pre-LN, tied embeddings, sinusoidal positions).
+
+  impl, dtype, causal_block, scan_layers: model.attention_impl, model.dtype (the compute dtype;
+  parameters stay float32), model.causal_block and model.scan_layers.
+  """
   return ModelConfig(kind="decoder", variant=variant, d_model=shape.d_model,
                      num_heads=shape.num_heads, d_ff=shape.d_ff,
                      num_decoder_layers=shape.num_layers, num_encoder_layers=0,
                      vocab_size=shape.vocab_size, max_len=seq_len, factor_k=shape.factor_k,
                      factor_a=shape.factor_a, factor_b=shape.factor_b,
-                     conv_kernel_sizes=(shape.kernel_size,), dropout_rate=dropout_rate)
+                     conv_kernel_sizes=(shape.kernel_size,), dropout_rate=dropout_rate,
+                     attention_impl=impl, dtype=dtype, causal_block=causal_block,
+                     scan_layers=scan_layers)
 
 
 def _random_tokens(batch: int, seq_len: int, vocab_size: int, seed: int) -> np.ndarray:
@@ -41,7 +49,8 @@ class TrainCase:
   """One variant's train step at one length, compiled and ready to run."""
 
   def __init__(self, variant: str, shape: ModelShape, seq_len: int, batch: int, mesh, *,
-               dropout_rate: float = 0.0, seed: int = 0):
+               dropout_rate: float = 0.0, seed: int = 0, impl: str = "einsum",
+               dtype: str = "float32", causal_block: int = AUTO, scan_layers: bool = False):
     # Imported here: the trainer pulls in ml_collections and optax, which decode mode never needs.
     from synth.config import base_config
     from synth.parallel import batch_sharding
@@ -50,9 +59,11 @@ class TrainCase:
     from synth.train.steps import make_train_step
 
     self.variant, self.seq_len, self.batch = variant, seq_len, batch
+    self.impl, self.dtype = impl, dtype
     config = base_config()
     rules = tuple(tuple(r) for r in config.mesh.rules)
-    cfg = model_config(variant, shape, seq_len, dropout_rate)
+    cfg = model_config(variant, shape, seq_len, dropout_rate, impl=impl, dtype=dtype,
+                       causal_block=causal_block, scan_layers=scan_layers)
     tx, schedule = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
     layout = state_layout(cfg, tx, mesh, rules, seed)
     self.state, self.rngs = init_state(layout, cfg, tx, seed)
@@ -69,6 +80,9 @@ class TrainCase:
     self.memory_bytes = compiled_memory_bytes(self.compiled)
     self.xla_flops = compiled_flops(self.compiled, mesh.devices.flat[0].platform)
     self.model_flops = train_step_flops(variant, shape, batch, seq_len)
+    platform = mesh.devices.flat[0].platform
+    self.ceiling_flops = ceiling_flops(variant, shape, batch, seq_len, impl=impl,
+                                       causal_block=causal_block, platform=platform)
     self.tokens = batch * seq_len
     self.params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(self.state["params"]))
 
@@ -87,9 +101,12 @@ class DecodeCase:
   """One variant greedily decoding `seq_len` tokens for `batch` rows with its cache."""
 
   def __init__(self, variant: str, shape: ModelShape, seq_len: int, batch: int, *,
-               seed: int = 0, device=None):
+               seed: int = 0, device=None, impl: str = "einsum", dtype: str = "float32",
+               causal_block: int = AUTO):
     self.variant, self.seq_len, self.batch = variant, seq_len, batch
-    cfg = model_config(variant, shape, seq_len)
+    self.impl, self.dtype = impl, dtype
+    cfg = model_config(variant, shape, seq_len, impl=impl, dtype=dtype,
+                       causal_block=causal_block)
     model = make_model(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
     model.eval()
     # Split before init_cache: the jitted loop allocates its own cache, so each run starts fresh

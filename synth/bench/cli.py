@@ -19,12 +19,26 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
   p = _Parser(prog="synth bench", description=(
       "Times every attention variant side by side in a decoder LM (interleaved repetitions, "
-      "median): train step time, tokens/s, MFU against a measured f32 matmul peak, memory and "
-      "compile time; or, with --mode=decode, cached decoding tokens/s and cache bytes."))
+      "median): train step time, tokens/s, MFU against the measured matmul peak of the compute "
+      "dtype, the speed ratio to the fastest vanilla beside its FLOP ceiling, memory and "
+      "compile time; or, with --mode=decode, cached decoding tokens/s and cache bytes; or, with "
+      "--compile_layers, compile times with and without model.scan_layers."))
   p.add_argument("--variants", default="all",
                  help="'all' or comma-separated variants, mixtures included (random+vanilla)")
   p.add_argument("--seq_lens", default=DEFAULT_SEQ_LENS, help="comma-separated lengths")
   p.add_argument("--mode", default="train", choices=("train", "decode"))
+  p.add_argument("--impls", default="einsum",
+                 help="comma-separated model.attention_impl values for vanilla and vanilla "
+                      "mixtures: einsum, xla, cudnn (GPU, bfloat16)")
+  p.add_argument("--dtypes", default="float32",
+                 help="comma-separated compute dtypes: float32, bfloat16 (parameters stay f32)")
+  p.add_argument("--causal_block", type=int, default=-1,
+                 help="model.causal_block: 0 dense, -1 auto, or the block size of Random-family "
+                      "causal P V")
+  p.add_argument("--compile_layers", default=None, metavar="L1,L2,...",
+                 help="instead of timing steps, compile the train step of the first variant at "
+                      "the first length with each of these layer counts, with and without "
+                      "model.scan_layers, and report the compile times")
   p.add_argument("--batch_size", type=int, default=None,
                  help="rows per step (default: 4096 tokens per train step on CPU, 32768 on "
                       "accelerators; 8 rows when decoding)")
@@ -53,14 +67,26 @@ def main(argv=None) -> int:
   from synth.bench.run import check_args, run_bench  # after parsing: --help needs no jax
   sizes = dict(d_model=args.d_model, num_heads=args.num_heads, d_ff=args.d_ff,
                num_layers=args.num_layers, vocab_size=args.vocab_size, factor_k=args.factor_k)
+  options = dict(impls=args.impls, dtypes=args.dtypes, causal_block=args.causal_block)
   try:
     seq_lens = [int(n) for n in args.seq_lens.split(",") if n.strip()]
     check_args(args.variants, seq_lens, args.mode, args.batch_size, args.repeats, args.warmup,
-               **sizes)
+               **options, **sizes)
+    layers = ([int(n) for n in args.compile_layers.split(",") if n.strip()]
+              if args.compile_layers is not None else None)
+    if layers is not None and (not layers or min(layers) < 1):
+      raise ValueError(f"--compile_layers needs positive layer counts, got {args.compile_layers}")
   except ValueError as e:
     print(f"synth: error: bench: {e}", file=sys.stderr)
     return 2
+  if layers is not None:
+    from synth.bench.run import run_compile_bench
+    sizes.pop("num_layers")
+    run_compile_bench(args.variants, seq_lens[0], layers, args.batch_size,
+                      json_path=args.json, seed=args.seed, **options, **sizes)
+    return 0
   run_bench(args.variants, seq_lens, args.mode, args.batch_size, dropout_rate=args.dropout,
             repeats=args.repeats, warmup=args.warmup, json_path=args.json,
-            peak_size=args.peak_size, seed=args.seed, profile_dir=args.profile, **sizes)
+            peak_size=args.peak_size, seed=args.seed, profile_dir=args.profile, **options,
+            **sizes)
   return 0

@@ -34,11 +34,20 @@ N = max_len, c = 1/2 if causal else 1:
     feed-forward           2 x (d x f)                 4 n d f
 
 plus the output logits 2 n d V per example (tied or not).
+
+The FLOP CEILING of a speed-up is a second count, of what an implementation EXECUTES: there the
+causal half of a token-token product counts only where the implementation skips it
+(token_token_fractions): cuDNN flash attention skips the masked half of QK^T and P V; einsum and
+jax's xla implementation compute the whole square; Random-family P V with causal blocks computes
+causal_block_fraction of it. Vanilla's executed FLOPs over a variant's is the most the variant
+can gain from doing less arithmetic (ceiling_flops, used by the benchmark's ratio columns).
 """
 import dataclasses
 
 from synth.attention import TOKEN_MIXERS, parse_variant
+from synth.attention.causal_blocks import AUTO, causal_block_fraction, resolve_block
 from synth.attention.dense import default_factors
+from synth.attention.random import SHARED_WEIGHT_VARIANTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,12 +75,31 @@ class ModelShape:
     return a, b
 
 
-def _component_flops(name: str, shape: ModelShape, n: int, max_len: int, causal: bool):
-  """(per-example, per-step) forward FLOPs of one attention component in one layer."""
+def token_token_fractions(variant: str, n: int, *, causal: bool = True, impl: str = "einsum",
+                          causal_block: int = AUTO, platform: str = "cpu"
+                          ) -> tuple[float, float]:
+  """(QK^T, P V) fractions of the n x n square that the implementation multiplies.
+
+  impl is model.attention_impl, causal_block model.causal_block resolved as the layer resolves
+  it on `platform` (synth.attention.causal_blocks.resolve_block).
+  """
+  if not causal:
+    return 1.0, 1.0
+  parts = parse_variant(variant)
+  if "vanilla" in parts:  # one kernel computes both products
+    fraction = 0.5 if impl == "cudnn" else 1.0
+    return fraction, fraction
+  if all(p in SHARED_WEIGHT_VARIANTS for p in parts):
+    return 1.0, causal_block_fraction(resolve_block(causal_block, n, platform), n)
+  return 1.0, 1.0
+
+
+def _component_flops(name: str, shape: ModelShape, n: int, max_len: int, qk: float):
+  """(per-example, per-step) forward FLOPs of one attention component in one layer; qk is the
+  fraction of the n x n square counted in QK^T."""
   d, heads = shape.d_model, shape.num_heads
-  c = 0.5 if causal else 1.0
   if name == "vanilla":
-    return 4 * n * d * d + 2 * c * n * n * d, 0
+    return 4 * n * d * d + 2 * qk * n * n * d, 0
   if name == "dense":
     return 2 * n * d * d + 2 * n * d * max_len, 0
   if name == "factorized_dense":
@@ -85,10 +113,13 @@ def _component_flops(name: str, shape: ModelShape, n: int, max_len: int, causal:
 
 
 def attention_flops(variant: str, shape: ModelShape, n: int, max_len: int | None = None, *,
-                    causal: bool = True) -> tuple[float, float]:
+                    causal: bool = True, fractions: tuple[float, float] | None = None
+                    ) -> tuple[float, float]:
   """(per-example, per-step) forward FLOPs of one self-attention sublayer.
 
   The per-step part is computed once whatever the batch size (input-independent logits).
+  fractions: the (QK^T, P V) fractions of the square to count; None = model FLOPs (half of each
+  when causal), token_token_fractions(...) = executed FLOPs.
   """
   max_len = n if max_len is None else max_len
   d = shape.d_model
@@ -102,18 +133,21 @@ def attention_flops(variant: str, shape: ModelShape, n: int, max_len: int | None
       conv += 2 * n * d * shape.num_heads * shape.kernel_size
     return conv, 0
   c = 0.5 if causal else 1.0
-  per_example = 4 * n * d * d + 2 * c * n * n * d
+  qk, pv = (c, c) if fractions is None else fractions
+  per_example = 4 * n * d * d + 2 * pv * n * n * d
   per_step = 0
   for name in parts:
-    ex, st = _component_flops(name, shape, n, max_len, causal)
+    ex, st = _component_flops(name, shape, n, max_len, qk)
     per_example, per_step = per_example + ex, per_step + st
   return per_example, per_step
 
 
 def forward_flops(variant: str, shape: ModelShape, batch: int, n: int,
-                  max_len: int | None = None, *, causal: bool = True) -> float:
-  """Forward FLOPs of a decoder LM on a (batch, n) batch."""
-  per_example, per_step = attention_flops(variant, shape, n, max_len, causal=causal)
+                  max_len: int | None = None, *, causal: bool = True,
+                  fractions: tuple[float, float] | None = None) -> float:
+  """Forward FLOPs of a decoder LM on a (batch, n) batch (fractions: see attention_flops)."""
+  per_example, per_step = attention_flops(variant, shape, n, max_len, causal=causal,
+                                          fractions=fractions)
   ffn = 4 * n * shape.d_model * shape.d_ff
   layers = shape.num_layers * (batch * (per_example + ffn) + per_step)
   logits = batch * 2 * n * shape.d_model * shape.vocab_size
@@ -121,6 +155,16 @@ def forward_flops(variant: str, shape: ModelShape, batch: int, n: int,
 
 
 def train_step_flops(variant: str, shape: ModelShape, batch: int, n: int,
-                     max_len: int | None = None, *, causal: bool = True) -> float:
+                     max_len: int | None = None, *, causal: bool = True,
+                     fractions: tuple[float, float] | None = None) -> float:
   """Model FLOPs of one train step: forward + backward (= 2 x forward)."""
-  return 3.0 * forward_flops(variant, shape, batch, n, max_len, causal=causal)
+  return 3.0 * forward_flops(variant, shape, batch, n, max_len, causal=causal,
+                             fractions=fractions)
+
+
+def ceiling_flops(variant: str, shape: ModelShape, batch: int, n: int, *, impl: str = "einsum",
+                  causal_block: int = AUTO, platform: str = "cpu", causal: bool = True) -> float:
+  """FLOPs one train step EXECUTES (see the module doc): the FLOP-ceiling count."""
+  fractions = token_token_fractions(variant, n, causal=causal, impl=impl,
+                                    causal_block=causal_block, platform=platform)
+  return train_step_flops(variant, shape, batch, n, causal=causal, fractions=fractions)

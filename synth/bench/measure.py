@@ -19,18 +19,21 @@ def default_matmul_size(platform: str) -> int:
 
 
 class MatmulProbe:
-  """A jitted f32 (size x size) @ (size x size) on one device; run() times nothing itself.
+  """A jitted (size x size) @ (size x size) in `dtype` on one device; run() times nothing itself.
 
   The benchmark runs it once per interleaved repetition as well as before and after, so the best
-  matmul is drawn from the same minutes (and the same machine load) as the steps it rates.
+  matmul is drawn from the same minutes (and the same machine load) as the steps it rates. One
+  probe per compute dtype: a bfloat16 step is rated against the measured bfloat16 matmul (on a
+  GPU or TPU its tensor-core peak, several times the f32 one), a float32 step against float32.
   """
 
-  def __init__(self, size: int | None = None, device=None):
+  def __init__(self, size: int | None = None, device=None, dtype: str = "float32"):
     device = device or jax.local_devices()[0]
     self.size = size or default_matmul_size(device.platform)
+    self.dtype = dtype
     keys = jax.random.split(jax.random.key(0))
-    self.a, self.b = (jax.device_put(jax.random.normal(k, (self.size, self.size), jnp.float32),
-                                     device) for k in keys)
+    self.a, self.b = (jax.device_put(jax.random.normal(k, (self.size, self.size),
+                                                       jnp.dtype(dtype)), device) for k in keys)
     self.matmul = jax.jit(jnp.matmul)
     jax.block_until_ready(self.run())  # compile and warm up
     self.times = []
@@ -43,12 +46,12 @@ class MatmulProbe:
       self.times.append(timed(self.run)[1])
 
   def peak(self) -> dict:
-    """Best f32 FLOP/s so far. Best rather than median: the peak is an upper bound, and noise
+    """Best FLOP/s so far in the probe's dtype. Best rather than median: the peak is an upper bound, and noise
     only ever makes a run slower."""
     best, typical = min(self.times), median(self.times)
     flops = 2.0 * self.size ** 3
     # The median says how loaded the machine was: far below the best means shared cores.
-    return {"size": self.size, "dtype": "float32", "runs": len(self.times), "best_s": best,
+    return {"size": self.size, "dtype": self.dtype, "runs": len(self.times), "best_s": best,
             "flops_per_s": flops / best, "median_flops_per_s": flops / typical}
 
 

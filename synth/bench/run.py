@@ -8,6 +8,13 @@ length at a time is built, timed and freed, so memory holds one length's models 
 Synthesizer at n = 2048 alone has 6 x 8 x 2048^2 = 201M parameters), and the JSON report is
 rewritten after each length.
 
+Cases are (variant, attention_impl, dtype) triples (bench_cases): every implementation of vanilla
+is timed, and each variant is compared with the FASTEST vanilla of its compute dtype on the device
+(speedup_vs_fastest_vanilla) beside its FLOP ceiling against that vanilla (vanilla's executed
+FLOPs over the variant's, synth.bench.flops.ceiling_flops): a ratio near its ceiling means the
+variant gains what doing less arithmetic allows, and one far above it means the baseline is slow
+for reasons other than arithmetic. speedup_vs_vanilla keeps the comparison with the einsum vanilla.
+
 With profile_dir, each case then runs PROFILE_STEPS more steps under jax.profiler, after its
 length's timed repetitions: the traces cost no timed step anything, and show the compiled step
 that was timed.
@@ -19,8 +26,11 @@ import platform as host_platform
 import jax
 
 from synth.attention import VARIANTS, parse_variant
+from synth.attention.causal_blocks import AUTO
+from synth.attention.fused import IMPLS
 from synth.bench.cases import DecodeCase, TrainCase, model_config
 from synth.bench.flops import ModelShape, attention_flops
+from synth.models.config import DTYPES
 from synth.bench.measure import MatmulProbe, PeakMemory, median, profile, timed
 
 MODES = ("train", "decode")
@@ -45,6 +55,29 @@ def resolve_variants(variants) -> tuple[str, ...]:
   return tuple(variants)
 
 
+def bench_cases(variants, impls, dtypes) -> list[tuple[str, str, str]]:
+  """(variant, attention_impl, dtype) of every case, dtype-major. The implementation only changes
+  variants with a dot-product component, so the others run once per dtype (with einsum, the
+  only path they have); cudnn runs in bfloat16 only (it takes no float32)."""
+  cases = []
+  for dtype in dtypes:
+    for v in variants:
+      for impl in (impls if "vanilla" in parse_variant(v) else ("einsum",)):
+        if not (impl == "cudnn" and dtype == "float32"):
+          cases.append((v, impl, dtype))
+  return cases
+
+
+def _names(value, choices, what: str) -> tuple[str, ...]:
+  """A comma string or list -> a tuple of names, each checked against `choices`."""
+  names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value)
+           if v.strip()]
+  bad = [v for v in names if v not in choices]
+  if bad or not names:
+    raise ValueError(f"{what} {', '.join(bad) or '(none)'}: choose from {', '.join(choices)}")
+  return tuple(dict.fromkeys(names))
+
+
 def default_batch(mode: str, seq_len: int, platform: str) -> int:
   """Rows per step when none is given: about 4k tokens per train step on CPU (a step of the base
   model then takes seconds), 32k on accelerators; 8 rows when decoding."""
@@ -60,9 +93,9 @@ def _single_device_mesh(device):
   return make_mesh(base_config().mesh, [device])
 
 
-def _time_interleaved(cases, repeats: int, warmup: int, probe=None) -> None:
-  """Appends each case's timed repetitions to case.times (see the module doc); the matmul
-  probe, if any, runs once in every repetition too."""
+def _time_interleaved(cases, repeats: int, warmup: int, probes=()) -> None:
+  """Appends each case's timed repetitions to case.times (see the module doc); each matmul
+  probe runs once in every repetition too."""
   for case in cases:
     case.times = []
   for rep in range(warmup + repeats):
@@ -71,25 +104,27 @@ def _time_interleaved(cases, repeats: int, warmup: int, probe=None) -> None:
       _, seconds = timed(case.run)
       if rep >= warmup:
         case.times.append(seconds)
-    if probe is not None:
+    for probe in probes:
       probe.measure(1)
 
 
 def _train_record(case) -> dict:
   step = median(case.times)
   achieved = case.model_flops / step
-  return {"variant": case.variant, "seq_len": case.seq_len, "batch_size": case.batch,
+  return {"variant": case.variant, "attention_impl": case.impl, "dtype": case.dtype,
+          "seq_len": case.seq_len, "batch_size": case.batch,
           "tokens_per_step": case.tokens, "params": case.params, "step_time_s": step,
           "step_times_s": case.times, "tokens_per_s": case.tokens / step,
           "model_flops_per_step": case.model_flops, "xla_flops_per_step": case.xla_flops,
+          "ceiling_flops_per_step": case.ceiling_flops,
           "achieved_flops_per_s": achieved, "mfu": None,  # set once the peak is final
           "memory_bytes": case.memory_bytes, "compile_s": case.compile_s}
 
 
 def _decode_record(case) -> dict:
   run = median(case.times)
-  return {"variant": case.variant, "seq_len": case.seq_len, "batch_size": case.batch,
-          "decoded_tokens": case.tokens, "decode_time_s": run, "decode_times_s": case.times,
+  return {"variant": case.variant, "attention_impl": case.impl, "dtype": case.dtype,
+          "seq_len": case.seq_len, "batch_size": case.batch, "decoded_tokens": case.tokens, "decode_time_s": run, "decode_times_s": case.times,
           "tokens_per_s": case.tokens / run, "cache_bytes": case.cache_bytes,
           "memory_bytes": case.memory_bytes, "compile_s": case.compile_s}
 
@@ -101,18 +136,39 @@ def cases_records(cases, mode: str) -> list[dict]:
   return records
 
 
+def _paired(base, record, key: str):
+  """Median over repetitions of base's time / the record's time in the same repetition."""
+  return median([b / t for b, t in zip(base[key], record[key])]) if base else None
+
+
 def _add_ratios(records: list[dict], mode: str) -> None:
-  """speedup_vs_vanilla: the median over repetitions of vanilla's time / the variant's time in
-  the same repetition (> 1: faster). Pairing runs that were seconds apart cancels load that
-  drifts over minutes, which a ratio of the two medians would not. Decode also compares cache
-  sizes. None when vanilla is not among the variants."""
+  """Within each compute dtype (a bfloat16 variant is compared with bfloat16 vanillas):
+
+  speedup_vs_vanilla: against the einsum vanilla (> 1: faster); speedup_vs_fastest_vanilla:
+  against the vanilla implementation with the lowest median time, named in fastest_vanilla. Each
+  is the median over repetitions of the two times of the same repetition: pairing runs seconds
+  apart cancels load that drifts over minutes, which a ratio of the two medians would not.
+  Train mode adds flop_ceiling_vs_fastest_vanilla (that vanilla's executed FLOPs over the
+  record's) and of_flop_ceiling (the measured ratio over the ceiling). Decode compares cache
+  sizes with the einsum vanilla. None where the vanilla in question was not run.
+  """
   key = "step_times_s" if mode == "train" else "decode_times_s"
-  base = next((r for r in records if r["variant"] == BASELINE), None)
-  for r in records:
-    r["speedup_vs_vanilla"] = (median([b / t for b, t in zip(base[key], r[key])]) if base
-                               else None)
-    if mode == "decode":
-      r["cache_ratio_vs_vanilla"] = r["cache_bytes"] / base["cache_bytes"] if base else None
+  for dtype in dict.fromkeys(r["dtype"] for r in records):
+    group = [r for r in records if r["dtype"] == dtype]
+    vanillas = [r for r in group if r["variant"] == BASELINE]
+    base = next((r for r in vanillas if r["attention_impl"] == "einsum"), None)
+    fastest = min(vanillas, key=lambda r: median(r[key])) if vanillas else None
+    for r in group:
+      r["speedup_vs_vanilla"] = _paired(base, r, key)
+      r["fastest_vanilla"] = fastest["attention_impl"] if fastest else None
+      r["speedup_vs_fastest_vanilla"] = _paired(fastest, r, key)
+      if mode == "train":
+        ceiling = (fastest["ceiling_flops_per_step"] / r["ceiling_flops_per_step"] if fastest
+                   else None)
+        r["flop_ceiling_vs_fastest_vanilla"] = ceiling
+        r["of_flop_ceiling"] = r["speedup_vs_fastest_vanilla"] / ceiling if fastest else None
+      else:
+        r["cache_ratio_vs_vanilla"] = r["cache_bytes"] / base["cache_bytes"] if base else None
 
 
 def _fmt_bytes(n) -> str:
@@ -131,30 +187,38 @@ def _ratio(x) -> str:
 def format_table(report: dict) -> str:
   """The results as a fixed-width table, one row per (length, variant)."""
   if report["mode"] == "train":
-    head = ("seq", "variant", "batch", "step ms", "tokens/s", "GFLOP/step", "MFU", "vs vanilla",
+    head = ("seq", "variant", "impl", "dtype", "batch", "step ms", "tokens/s", "GFLOP/step",
+            "MFU", "vs einsum vanilla", "vs fastest vanilla", "FLOP ceiling", "of ceiling",
             "memory", "compile s")
-    rows = [(r["seq_len"], r["variant"], r["batch_size"], f"{r['step_time_s'] * 1e3:.1f}",
+    rows = [(r["seq_len"], r["variant"], r["attention_impl"], r["dtype"], r["batch_size"],
+             f"{r['step_time_s'] * 1e3:.1f}",
              f"{r['tokens_per_s']:.0f}", f"{r['model_flops_per_step'] / 1e9:.1f}",
              f"{r['mfu'] * 100:.1f}%", _ratio(r["speedup_vs_vanilla"]),
+             _ratio(r["speedup_vs_fastest_vanilla"]),
+             _ratio(r["flop_ceiling_vs_fastest_vanilla"]), _ratio(r["of_flop_ceiling"]),
              _fmt_bytes(r["memory_bytes"]), f"{r['compile_s']:.1f}") for r in report["results"]]
   else:
-    head = ("seq", "variant", "batch", "run ms", "tokens/s", "vs vanilla", "cache",
-            "cache vs vanilla", "memory", "compile s")
-    rows = [(r["seq_len"], r["variant"], r["batch_size"], f"{r['decode_time_s'] * 1e3:.1f}",
-             f"{r['tokens_per_s']:.0f}", _ratio(r["speedup_vs_vanilla"]),
+    head = ("seq", "variant", "impl", "dtype", "batch", "run ms", "tokens/s",
+            "vs einsum vanilla", "vs fastest vanilla", "cache", "cache vs vanilla", "memory",
+            "compile s")
+    rows = [(r["seq_len"], r["variant"], r["attention_impl"], r["dtype"], r["batch_size"],
+             f"{r['decode_time_s'] * 1e3:.1f}", f"{r['tokens_per_s']:.0f}",
+             _ratio(r["speedup_vs_vanilla"]), _ratio(r["speedup_vs_fastest_vanilla"]),
              _fmt_bytes(r["cache_bytes"]), _ratio(r["cache_ratio_vs_vanilla"]),
              _fmt_bytes(r["memory_bytes"]), f"{r['compile_s']:.1f}") for r in report["results"]]
   cells = [tuple(map(str, head))] + [tuple(map(str, r)) for r in rows]
   widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-  lines = ["  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in
+  lines = ["  ".join(c.rjust(w) if i > 3 else c.ljust(w) for i, (c, w) in
                      enumerate(zip(row, widths))) for row in cells]
   lines.insert(1, "  ".join("-" * w for w in widths))
   return "\n".join(lines)
 
 
-def profile_path(profile_dir: str, mode: str, variant: str, seq_len: int) -> str:
-  """Where one case's trace goes: one TensorBoard run per case under profile_dir."""
-  return os.path.join(profile_dir, f"{mode}_{variant}_{seq_len}")
+def profile_path(profile_dir: str, mode: str, case, seq_len: int) -> str:
+  """Where one case's trace goes: one TensorBoard run per case under profile_dir; einsum float32
+  cases keep the plain <mode>_<variant>_<seq_len> name."""
+  tags = [t for t in (case.impl, case.dtype) if t not in ("einsum", "float32")]
+  return os.path.join(profile_dir, "_".join([mode, case.variant, *tags, str(seq_len)]))
 
 
 def profile_help(profile_dir: str) -> str:
@@ -165,16 +229,26 @@ def profile_help(profile_dir: str) -> str:
           f"Profile tab), or open a perfetto_trace.json.gz in https://ui.perfetto.dev")
 
 
-def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: int,
-               **sizes) -> tuple[tuple[str, ...], tuple[int, ...], ModelShape]:
-  """Validates run_bench's arguments before any work: (variants, lengths, model shape).
+def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: int, *,
+               impls=("einsum",), dtypes=("float32",), causal_block: int = AUTO,
+               platform: str | None = None, **sizes):
+  """Validates run_bench's arguments before any work: (variants, lengths, model shape, cases).
 
-  Raises ValueError with a one-line message (unknown variant or mode, bad sizes, a variant the
-  decoder LM cannot run).
+  Raises ValueError with a one-line message (unknown variant, implementation, dtype or mode, bad
+  sizes, a variant the decoder LM cannot run, cudnn off a GPU or without bfloat16).
   """
   if mode not in MODES:
     raise ValueError(f"bench mode '{mode}' is not one of {', '.join(MODES)}")
   variants = resolve_variants(variants)
+  impls = _names(impls, IMPLS, "unknown attention implementation")
+  dtypes = _names(dtypes, tuple(DTYPES), "unknown compute dtype")
+  if "cudnn" in impls:
+    platform = platform or jax.default_backend()
+    if platform != "gpu":
+      raise ValueError(f"attention implementation cudnn needs a GPU; this device is {platform}")
+    if "bfloat16" not in dtypes:
+      raise ValueError("attention implementation cudnn runs in bfloat16 only: add bfloat16 to "
+                       "the dtypes")
   if isinstance(seq_lens, str):
     seq_lens = [n for n in seq_lens.split(",") if n.strip()]
   seq_lens = tuple(int(n) for n in seq_lens)
@@ -185,11 +259,13 @@ def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: 
   if batch_size is not None and batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
   shape = ModelShape(**sizes)
-  for v in variants:
+  cases = bench_cases(variants, impls, dtypes)
+  for v, impl, dtype in cases:
     for n in seq_lens:
-      model_config(v, shape, n)  # the model's own checks (divisibility, decoder-only variants)
+      # The model's own checks (divisibility, decoder-only variants, causal_block).
+      model_config(v, shape, n, impl=impl, dtype=dtype, causal_block=causal_block)
       attention_flops(v, shape, n)  # a FLOP formula exists
-  return variants, seq_lens, shape
+  return variants, seq_lens, shape, cases
 
 
 def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: int | None = None,
@@ -197,6 +273,7 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
               vocab_size: int = 32000, factor_k: int = 8, dropout_rate: float = 0.0,
               repeats: int = 5, warmup: int = 2, json_path: str | None = None,
               peak_size: int | None = None, seed: int = 0, profile_dir: str | None = None,
+              impls=("einsum",), dtypes=("float32",), causal_block: int = AUTO,
               log=print) -> dict:
   """Benchmarks attention variants in a decoder LM on the first local device; returns the report.
 
@@ -211,41 +288,51 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
       math; 0.1 adds the RNG work of real training).
     repeats, warmup: timed and untimed interleaved repetitions per case.
     json_path: where to write the report as JSON (directories are created).
-    peak_size: side of the matmul measuring the f32 peak (default: 2048 on CPU, 8192 else).
+    peak_size: side of the matmuls measuring the peaks (default: 2048 on CPU, 8192 else).
     profile_dir: if set, trace PROFILE_STEPS untimed steps of every case with jax.profiler into
       profile_path(profile_dir, mode, variant, seq_len).
+    impls: model.attention_impl values to run vanilla (and vanilla mixtures) with.
+    dtypes: compute dtypes (parameters stay float32); MFU is against the measured matmul peak
+      of each case's own dtype.
+    causal_block: model.causal_block of every case.
     log: called with each progress line and the final table (None: silent).
   """
-  variants, seq_lens, shape = check_args(
-      variants, seq_lens, mode, batch_size, repeats, warmup, d_model=d_model,
+  device = jax.local_devices()[0]
+  variants, seq_lens, shape, specs = check_args(
+      variants, seq_lens, mode, batch_size, repeats, warmup, impls=impls, dtypes=dtypes,
+      causal_block=causal_block, platform=device.platform, d_model=d_model,
       num_heads=num_heads, d_ff=d_ff, num_layers=num_layers, vocab_size=vocab_size,
       factor_k=factor_k)
   log = log or (lambda *_: None)
-  device = jax.local_devices()[0]
   memory = PeakMemory(device)
-  probe = MatmulProbe(peak_size, device)
-  probe.measure(5)
-  start_peak = probe.peak()
-  log(f"device: {device.device_kind} ({device.platform}); f32 matmul peak "
-      f"{start_peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({probe.size}^2, best of 5 so far)")
+  # One measured peak per compute dtype run, float32 always (report["peak"]).
+  probes = {d: MatmulProbe(peak_size, device, d)
+            for d in dict.fromkeys(("float32", *(dtype for _, _, dtype in specs)))}
+  for dtype, probe in probes.items():
+    probe.measure(5)
+    log(f"device: {device.device_kind} ({device.platform}); {dtype} matmul peak "
+        f"{probe.peak()['flops_per_s'] / 1e9:.1f} GFLOP/s ({probe.size}^2, best of 5 so far)")
   mesh = _single_device_mesh(device) if mode == "train" else None
 
   def finish(results, complete: bool) -> dict:
     """The report so far; written to json_path after every length, so a run stopped midway
     keeps what it measured (`complete` says whether every length is in)."""
-    peak = probe.peak()
+    peaks = {dtype: probe.peak() for dtype, probe in probes.items()}
     if mode == "train":
       for r in results:
-        r["mfu"] = r["achieved_flops_per_s"] / peak["flops_per_s"]
+        r["mfu"] = r["achieved_flops_per_s"] / peaks[r["dtype"]]["flops_per_s"]
     report = {
         "mode": mode, "complete": complete, "device": device.device_kind,
         "platform": device.platform, "host": host_platform.node(), "cpu_count": os.cpu_count(),
         "jax_version": jax.__version__, "model": {
             "kind": "decoder", "d_model": d_model, "num_heads": num_heads, "d_ff": d_ff,
             "num_layers": num_layers, "vocab_size": vocab_size, "factor_k": factor_k,
-            "dropout_rate": dropout_rate if mode == "train" else 0.0, "max_len": "= seq_len"},
+            "dropout_rate": dropout_rate if mode == "train" else 0.0, "max_len": "= seq_len",
+            "causal_block": causal_block, "params_dtype": "float32"},
+        "attention_impls": list(dict.fromkeys(impl for _, impl, _ in specs)),
+        "dtypes": list(dict.fromkeys(dtype for _, _, dtype in specs)),
         "repeats": repeats, "warmup": warmup, "interleaved": True, "statistic": "median",
-        "peak": peak,
+        "peak": peaks["float32"], "peaks": peaks,
         "process_peak_memory": {"source": memory.source, "bytes": memory.peak_bytes()},
         "memory_bytes_source": "xla_memory_analysis",
         "profile": ({"dir": profile_dir, "steps_per_case": PROFILE_STEPS} if profile_dir
@@ -262,27 +349,29 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
   for n in seq_lens:
     batch = batch_size or default_batch(mode, n, device.platform)
     cases = []
-    for v in variants:
+    for v, impl, dtype in specs:
+      options = dict(seed=seed, impl=impl, dtype=dtype, causal_block=causal_block)
       if mode == "train":
-        case = TrainCase(v, shape, n, batch, mesh, dropout_rate=dropout_rate, seed=seed)
+        case = TrainCase(v, shape, n, batch, mesh, dropout_rate=dropout_rate, **options)
       else:
-        case = DecodeCase(v, shape, n, batch, seed=seed, device=device)
-      log(f"  seq {n} {v}: compiled in {case.compile_s:.1f} s")
+        case = DecodeCase(v, shape, n, batch, device=device, **options)
+      log(f"  seq {n} {v} [{impl}, {dtype}]: compiled in {case.compile_s:.1f} s")
       cases.append(case)
-    _time_interleaved(cases, repeats, warmup, probe)
+    _time_interleaved(cases, repeats, warmup, list(probes.values()))
     records = cases_records(cases, mode)
     if profile_dir:
       for case in cases:
-        profile(case.run, profile_path(profile_dir, mode, case.variant, n), PROFILE_STEPS)
+        profile(case.run, profile_path(profile_dir, mode, case, n), PROFILE_STEPS)
     results += records
     del cases
     partial = finish(results, complete=False)
     log(format_table({**partial, "results": records}))
-  probe.measure(5)
+  for probe in probes.values():
+    probe.measure(5)
   report = finish(results, complete=True)
-  peak = report["peak"]
-  log(f"f32 matmul peak: {peak['flops_per_s'] / 1e9:.1f} GFLOP/s (best of {peak['runs']} runs "
-      f"spread over the benchmark)")
+  for dtype, peak in report["peaks"].items():
+    log(f"{dtype} matmul peak: {peak['flops_per_s'] / 1e9:.1f} GFLOP/s (best of {peak['runs']} "
+        f"runs spread over the benchmark)")
   log(format_table(report))
   if json_path:
     log(f"wrote {json_path}")
@@ -290,3 +379,49 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
     log(profile_help(profile_dir))
   return report
 
+
+def run_compile_bench(variants, seq_len: int, layers, batch_size: int | None = None, *,
+                      d_model: int = 512, num_heads: int = 8, d_ff: int = 2048,
+                      vocab_size: int = 32000, factor_k: int = 8, impls=("einsum",),
+                      dtypes=("float32",), causal_block: int = AUTO,
+                      json_path: str | None = None, seed: int = 0, log=print) -> dict:
+  """Compile time of the train step at each layer count, unrolled and with model.scan_layers.
+
+  The first variant, implementation and dtype are compiled (nothing is run): an unrolled stack
+  compiles every layer anew, a scanned one compiles the layer once. Each record has compile_s;
+  scan_vs_unrolled is the scanned compile time over the unrolled one at the same depth.
+  """
+  device = jax.local_devices()[0]
+  log = log or (lambda *_: None)
+  variant, impl, dtype = bench_cases(resolve_variants(variants)[:1],
+                                     _names(impls, IMPLS, "unknown attention implementation"),
+                                     _names(dtypes, tuple(DTYPES), "unknown compute dtype"))[0]
+  mesh = _single_device_mesh(device)
+  batch = batch_size or default_batch("train", seq_len, device.platform)
+  results = []
+  for num_layers in layers:
+    shape = ModelShape(d_model=d_model, num_heads=num_heads, d_ff=d_ff, num_layers=num_layers,
+                       vocab_size=vocab_size, factor_k=factor_k)
+    by_scan = {}
+    for scan in (False, True):
+      case = TrainCase(variant, shape, seq_len, batch, mesh, seed=seed, impl=impl, dtype=dtype,
+                       causal_block=causal_block, scan_layers=scan)
+      by_scan[scan] = {"variant": variant, "attention_impl": impl, "dtype": dtype,
+                       "seq_len": seq_len, "batch_size": batch, "num_layers": num_layers,
+                       "scan_layers": scan, "params": case.params, "compile_s": case.compile_s}
+      log(f"  {num_layers} layers, scan_layers={scan}: compiled in {case.compile_s:.1f} s")
+      del case
+    by_scan[True]["scan_vs_unrolled"] = by_scan[True]["compile_s"] / by_scan[False]["compile_s"]
+    results += [by_scan[False], by_scan[True]]
+  report = {"mode": "compile", "device": device.device_kind, "platform": device.platform,
+            "host": host_platform.node(), "cpu_count": os.cpu_count(),
+            "jax_version": jax.__version__, "results": results}
+  if json_path:
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    with open(json_path, "w") as f:
+      json.dump(report, f, indent=2, default=float)
+  log("layers  scan  compile s  scan / unrolled")
+  for r in results:
+    log(f"{r['num_layers']:>6}  {str(r['scan_layers']):>5}  {r['compile_s']:>9.1f}  "
+        f"{_ratio(r.get('scan_vs_unrolled'))}")
+  return report
