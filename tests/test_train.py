@@ -78,6 +78,29 @@ def test_outputs_of_a_run(vocab, tmp_path):
   assert ckpt.Checkpoints(workdir).all_steps() == sorted({8, best})
 
 
+@pytest.mark.parametrize("options", [
+    {"model.variant": "random+vanilla", "model.attention_impl": "xla"},
+    {"model.variant": "random", "model.scan_layers": True},
+], ids=["mixture-xla", "random-scan"])
+def test_bfloat16_compute_trains_with_float32_parameters(vocab, tmp_path, options):
+  """model.dtype='bfloat16' (the documented GPU/TPU setting): activations and matmuls in bf16,
+  parameters, optimizer state, softmax and loss in float32. The loss is finite and within a few
+  percent of the float32 run's, and the checkpointed parameters are float32."""
+  losses = {}
+  for dtype in ("float32", "bfloat16"):
+    workdir = str(tmp_path / dtype)
+    config = tiny_config(vocab, **{"model.dtype": dtype, "train.num_steps": 4,
+                                   "train.eval_every": 4, "train.checkpoint_every": 4,
+                                   **options})
+    trainer.train(config, workdir)
+    losses[dtype] = [r["loss"] for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+                     if "loss" in r]
+    params = final_params(config, workdir)["params"]
+    assert {np.asarray(x).dtype for x in jax.tree.leaves(params)} == {np.dtype("float32")}
+  assert all(math.isfinite(x) for x in losses["bfloat16"]) and len(losses["bfloat16"]) == 4
+  np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=0.05)
+
+
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(vocab, tmp_path):
   workdir = str(tmp_path / "nan")
   config = tiny_config(vocab, **{"optimizer.learning_rate": float("nan"),

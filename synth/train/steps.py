@@ -36,7 +36,9 @@ def make_train_step(layout: StateLayout, tx, schedule, *, seed: int, accum: int 
   def micro_step(params, frozen, rngs, batch, key):
     def loss_fn(p):
       model = parts.merge(p, frozen, rngs, train=True)
-      nnx.reseed(model, dropout=key)
+      # match_shape: the stacked layers of model.scan_layers hold one dropout key per layer,
+      # and each gets its own split of `key`; a scalar key (unscanned layers) is `key` itself.
+      nnx.reseed(model, dropout=key, policy="match_shape")
       loss_sum, weight_sum = loss_sums(model, batch, parts.kind, label_smoothing)
       return loss_sum, weight_sum
     (loss_sum, weight_sum), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
