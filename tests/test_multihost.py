@@ -19,10 +19,9 @@ import time
 
 import jax
 import numpy as np
-import pytest
 
 from synth.train import checkpoints as ckpt
-from synth.train import trainer
+from synth.train import restore
 from train_helpers import REPO, config_flags, synth_command, tiny_config
 
 TIMEOUT_S = 240
@@ -81,7 +80,7 @@ def run_two_processes(config, workdir) -> list[str]:
 def final_params(config, workdir):
   mesh = jax.make_mesh((8, 1, 1), ("data", "fsdp", "tensor"),
                        axis_types=(jax.sharding.AxisType.Auto,) * 3)
-  _, state, _ = trainer.load_checkpoint(config, workdir, mesh)
+  _, state, _ = restore.load_checkpoint(config, workdir, mesh)
   return jax.device_get(state["params"])
 
 
@@ -95,7 +94,7 @@ def one_process_reference(config, workdir):
   depends on the number of processes.
   """
   from synth.data.tasks import get_data
-  from synth.eval.evaluate import global_batch
+  from synth.parallel import global_batch
   from synth.models import ModelConfig
   from synth.parallel import batch_sharding, make_mesh
   from synth.train.optimizer import make_optimizer

@@ -43,7 +43,7 @@ class TrainCase:
   def __init__(self, variant: str, shape: ModelShape, seq_len: int, batch: int, mesh, *,
                dropout_rate: float = 0.0, seed: int = 0):
     # Imported here: the trainer pulls in ml_collections and optax, which decode mode never needs.
-    from synth.config import base_config
+    from synth.config import base_config, mesh_rules
     from synth.parallel import batch_sharding
     from synth.train.optimizer import make_optimizer
     from synth.train.state import init_state, state_layout
@@ -51,7 +51,7 @@ class TrainCase:
 
     self.variant, self.seq_len, self.batch = variant, seq_len, batch
     config = base_config()
-    rules = tuple(tuple(r) for r in config.mesh.rules)
+    rules = mesh_rules(config)
     cfg = model_config(variant, shape, seq_len, dropout_rate)
     tx, schedule = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
     layout = state_layout(cfg, tx, mesh, rules, seed)

@@ -12,7 +12,8 @@ Importing this package registers every task: a module that registers more is imp
 from synth.data import diagnostics, files, glue_tasks, offline, tfds_tasks  # noqa: F401  (register)
 from synth.data.classification import CLASSIFICATION_KEYS
 from synth.data.pipeline import BATCH_KEYS, EvalBatches, lm_eval_batches, lm_train_iterator
-from synth.data.registry import KINDS, TASKS, Task, get_task, register_source, register_task
+from synth.data.registry import (TASK_KINDS, TASKS, DataTask, get_task, register_source,
+                                 register_task)
 from synth.data.seq2seq import SEQ2SEQ_KEYS
 from synth.data.tasks import Data, get_data, get_lm_data
 from synth.data.tokenizer import Tokenizer, load_or_train_tokenizer

@@ -1,4 +1,4 @@
-"""Generation and language-model metrics: BLEU (detokenised and T2T tokenised), ROUGE, perplexity.
+"""Generation metrics: BLEU (detokenised and T2T tokenised) and ROUGE.
 
 Scores are on the 0-100 scale the paper's tables use. GLUE / SuperGLUE task metrics are in
 synth.eval.glue.
@@ -18,7 +18,6 @@ Two BLEUs, because they answer different questions:
   (every hypothesis shorter than 4 tokens) T2T skips that order where sacrebleu scores 0.
 """
 import dataclasses
-import math
 import re
 from typing import Sequence
 
@@ -65,20 +64,6 @@ def tokenized_bleu(hypotheses: Sequence[str], references, *,
   """T2T bleu_hook-style BLEU: international (mteval-v14) tokenisation, cased by default
   (t2t-bleu prints both; pass case_sensitive=False for its uncased one). See the module doc."""
   return _corpus_bleu(hypotheses, references, tokenize="intl", lowercase=not case_sensitive)
-
-
-def log_perplexity(loss_sum: float, token_count: float) -> float:
-  """Mean negative log-likelihood in nats per token (what the C4 comparison reports)."""
-  if token_count <= 0:
-    raise ValueError(f"perplexity needs a positive token count, got {token_count}")
-  return float(loss_sum) / float(token_count)
-
-
-def perplexity(loss_sum: float, token_count: float) -> float:
-  """exp(log_perplexity): per token of the model's vocabulary (subwords for LM1B here, so not
-  comparable with per-word perplexities without converting)."""
-  log_ppl = log_perplexity(loss_sum, token_count)
-  return math.exp(log_ppl) if log_ppl < 700 else math.inf
 
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")

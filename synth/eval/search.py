@@ -29,7 +29,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-PAD_ID = 0
+from synth.token_ids import PAD_ID
+
 NEG_INF = -jnp.inf
 
 StepFn = Callable[[jax.Array, object], tuple[jax.Array, object]]

@@ -38,7 +38,7 @@ def glue_task(config) -> tuple[str, str] | None:
   """('glue' | 'super_glue', task) for a GLUE/SuperGLUE data source, else None."""
   source = str(config.data.source)
   benchmark, _, task = source.partition("/")
-  if benchmark in glue.TASKS and task:
+  if benchmark in glue.BENCHMARKS and task:
     task = task.split(".")[0]  # super_glue/wsc.fixed -> wsc
     task = {"mnli_matched": "mnli_matched", "mnli": "mnli_matched"}.get(task, task)
     return benchmark, task
