@@ -26,6 +26,7 @@ from safetensors import numpy as safe_numpy
 
 from synth.config import mesh_rules
 from synth.data.pipeline import lm_pairs
+from synth.data.seq2seq import with_eos
 from synth.data.tasks import run_tokenizer
 from synth.eval.decoding import check_decode_length, make_generate_fn, token_lists
 from synth.eval.evaluate import decode_options, eval_mesh
@@ -111,7 +112,7 @@ class TrainedModel:
         # A prompt needs at least one token and must leave room for the continuation.
         ids = [(t or [EOS_ID])[-(length - 1):] for t in ids]
       else:
-        ids = [t[:model_cfg.max_len - 1] + [EOS_ID] for t in ids]
+        ids = [with_eos(t, model_cfg.max_len).tolist() for t in ids]
       array = np.zeros((rows, max(len(t) for t in ids)), np.int32)
       array[:, 0] = EOS_ID  # filler rows (beyond the real texts) decode a harmless 1-token prompt
       for row, t in enumerate(ids):

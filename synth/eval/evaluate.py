@@ -17,6 +17,7 @@ import numpy as np
 from etils import epath
 
 from synth.config import mesh_rules
+from synth.data.seq2seq import with_eos
 from synth.data.tasks import get_data
 from synth.eval import task_metrics
 from synth.kinds import model_kind
@@ -157,8 +158,9 @@ class Evaluator:
     input_len = self.kind.input_length(self.config)
     outputs = []
     progress = Progress(f"decoding {split} ({self.config.eval.method})", len(tokens))
-    for i, (n, array) in enumerate(self._padded_batches([list(t["inputs"]) for t in tokens],
-                                                        input_len)):
+    # The encoder reads each input as training did: cut to fit, ending with eos.
+    inputs = [with_eos(t["inputs"], input_len).tolist() for t in tokens]
+    for i, (n, array) in enumerate(self._padded_batches(inputs, input_len)):
       out = generate((state["params"], state["frozen"], rngs), jnp.asarray(array),
                      jax.random.fold_in(jax.random.key(self.config.seed), i))
       rows = token_lists(_host(out.tokens))[:n]
