@@ -29,7 +29,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data = d = ml_collections.ConfigDict()
   # Where examples come from: a task name in synth.data.TASKS, e.g. 'python_docs' (offline,
   # ships with Python), 'lm1b', 'c4', 'c4_span', 'wmt14/en-de', 'glue/mnli', 'super_glue/boolq',
-  # 'cnn_dailymail', 'imdb_reviews', or 'files' (the local files below).
+  # 'cnn_dailymail', 'personachat' (ParlAI's files in data_dir), 'imdb_reviews', or 'files' (the
+  # local files below).
   d.source = "python_docs"
   # Tokens per row: LM rows (packed), classifier inputs, and encoder-decoder rows unless
   # max_input_len / max_target_len say otherwise. Global batch size in rows.
@@ -54,8 +55,11 @@ def base_config() -> ml_collections.ConfigDict:
   # T5 span corruption (data.source 'c4_span'): fraction of tokens dropped, mean span length.
   d.noise_density = 0.15
   d.mean_noise_span_length = 3.0
-  # Directory for downloaded/prepared data (TFDS data_dir and offline corpora).
+  # Directory for downloaded/prepared data (TFDS data_dir, offline corpora, PersonaChat files).
   d.data_dir = ""
+  # data.source 'personachat': 'original' or 'revised' personas (ParlAI's *_self_original.txt or
+  # *_self_revised.txt files).
+  d.persona = "original"
   # Cap on eval examples (0 = the whole split); eval never drops or repeats an example.
   d.max_eval_examples = 0
   # Threads that read and tokenize training examples (0 = in the training thread). The order

@@ -51,6 +51,8 @@ class DataTask:
       {'inputs', 'targets'} token-id arrays, deterministic given the ids and config.seed.
     check: config -> None, raising ValueError for settings the task cannot run with; called
       before any data is read.
+    truncate_inputs_left: seq2seq: an input longer than its row (data.max_input_len) keeps its
+      last tokens instead of its first (dialogue: the latest turns are what a response answers).
     tokenizer: config -> the fixed vocabulary the task's examples are written in (such as a
       synth.data.symbols.SymbolVocabulary), used as is; None = a SentencePiece model trained on
       the train split. Synthetic tasks bring their own: their alphabets are fixed, and a token
@@ -63,6 +65,7 @@ class DataTask:
   label_names: tuple[str, ...] = ()
   pairs_from_text: Callable[[Any, Config], list[dict]] | None = None
   check: Callable[[Config], None] | None = None
+  truncate_inputs_left: bool = False
   tokenizer: Callable[[Config], Any] | None = None
   description: str = ""
 

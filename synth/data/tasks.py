@@ -143,11 +143,20 @@ class Featurizer:
       return ex["inputs"], ex["targets"]
     return ex["text"], label_text(self.kind, self.label_names, ex["label"])
 
+  def _inputs(self, ids) -> np.ndarray:
+    """An encoder input; a task that keeps the end of over-long inputs (truncate_inputs_left)
+    cuts them here to the tokens that fit before eos, where the pipeline's own cut
+    (synth.data.seq2seq.features) would keep their start."""
+    ids = _ids(ids)
+    if not self.task.truncate_inputs_left:
+      return ids
+    return ids[-(self.model_kind.input_length(self.config) - 1):]
+
   def pairs(self, ex: dict) -> list[dict]:
     if self.task.pairs_from_text is not None:
       return self.task.pairs_from_text(_ids(self.tokenizer.encode(ex["text"])), self.config)
     inputs, targets = self._texts(ex)
-    return [{"inputs": _ids(self.tokenizer.encode(inputs)),
+    return [{"inputs": self._inputs(self.tokenizer.encode(inputs)),
              "targets": _ids(self.tokenizer.encode(targets))}]
 
   def pairs_batch(self, examples: Sequence[dict]) -> list[dict]:
@@ -155,8 +164,8 @@ class Featurizer:
       return [pair for ids in self._encode(ex["text"] for ex in examples)
               for pair in self.task.pairs_from_text(ids, self.config)]
     texts = [self._texts(ex) for ex in examples]
-    return [{"inputs": i, "targets": t} for i, t in zip(self._encode(t[0] for t in texts),
-                                                          self._encode(t[1] for t in texts))]
+    return [{"inputs": self._inputs(i), "targets": t}
+            for i, t in zip(self._encode(t[0] for t in texts), self._encode(t[1] for t in texts))]
 
   def labelled(self, ex: dict) -> dict:
     return {"inputs": _ids(self.tokenizer.encode(ex["text"])), "label": ex["label"]}
