@@ -167,7 +167,8 @@ def base_config() -> ml_collections.ConfigDict:
   # Number of (source, reference, prediction) samples written per evaluation.
   e.num_samples = 8
   # Metrics of decoded/predicted outputs, comma-separated from synth.eval.task_metrics.METRICS
-  # ('bleu', 'tokenized_bleu', 'rouge', 'accuracy', 'glue', 'correlation'); '' = the task's default.
+  # ('bleu', 'tokenized_bleu', 'rouge', 'dialogue' or its 'bleu1', 'rougeL', 'meteor', 'cider',
+  # 'accuracy', 'glue', 'correlation'); '' = the task's default.
   e.metrics = ""
   # Score at most this many eval examples by decoding (0 = all of data.max_eval_examples).
   e.max_decode_examples = 0
