@@ -158,6 +158,8 @@ def base_config() -> ml_collections.ConfigDict:
   e.alpha = 0.6
   # Longest output (LM: prompt + continuation) in tokens; 0 = the model's max_len.
   e.max_decode_len = 0
+  # Never repeat an n-gram of this size within an output, in every search method (0 = off).
+  e.no_repeat_ngram_size = 0
   # Sampling only: temperature, top-k (0 = off) and nucleus top-p (1 = off).
   e.temperature = 1.0
   e.top_k = 0

@@ -33,8 +33,8 @@ import numpy as np
 from flax import nnx
 
 from synth.attention import is_length_bound
-from synth.eval.search import (Decoded, beam_search, check_sampling, expand_beams,
-                               greedy_search, sample_search)
+from synth.eval.search import (Decoded, beam_search, check_no_repeat, check_sampling,
+                               expand_beams, greedy_search, sample_search)
 from synth.kinds import MODEL_KINDS, model_kind
 from synth.models import ModelConfig
 from synth.token_ids import EOS_ID, PAD_ID
@@ -50,6 +50,7 @@ class DecodeOptions:
   max_length: length of the returned sequences (a decoder LM's prompt included); None = the
     model's max_len.
   beam_size, alpha: beam width and GNMT length-penalty exponent ((5 + len) / 6)^alpha.
+  no_repeat_ngram_size: no n-gram of this size twice in an output, in every method (0 = off).
   temperature, top_k, top_p: sampling only; top_k 0 and top_p 1 disable those filters.
   eos_id: ends a sequence. start_id: the first decoder input of an encoder-decoder.
   """
@@ -60,6 +61,7 @@ class DecodeOptions:
   temperature: float = 1.0
   top_k: int = 0
   top_p: float = 1.0
+  no_repeat_ngram_size: int = 0
   eos_id: int = EOS_ID
   start_id: int = PAD_ID
 
@@ -73,6 +75,7 @@ class DecodeOptions:
     if self.alpha < 0:
       raise ValueError(f"length penalty alpha must be >= 0, got {self.alpha}")
     check_sampling(self.temperature, self.top_k, self.top_p)
+    check_no_repeat(self.no_repeat_ngram_size)
 
 
 def check_decode_length(model_config: ModelConfig, length: int, what: str = "decode"):
@@ -94,7 +97,8 @@ def check_decode_length(model_config: ModelConfig, length: int, what: str = "dec
 
 def _search(options: DecodeOptions, step_fn, cache, first, length, rng, forced=None,
             num_forced=None) -> Decoded:
-  common = dict(eos_id=options.eos_id, forced=forced, num_forced=num_forced, blocked=(PAD_ID,))
+  common = dict(eos_id=options.eos_id, forced=forced, num_forced=num_forced, blocked=(PAD_ID,),
+                no_repeat_ngram_size=options.no_repeat_ngram_size)
   if options.method == "greedy":
     return greedy_search(step_fn, cache, first, length, **common)
   if options.method == "sample":

@@ -59,9 +59,11 @@ def loss_metrics(eval_step, state, rngs, batches, sharding, max_batches: int = 0
 
 def decode_options(config) -> DecodeOptions:
   e = config.eval
+  # .get: the config.json of a run from before the field existed has none.
   return DecodeOptions(method=e.method, max_length=e.max_decode_len or None,
                        beam_size=e.beam_size, alpha=e.alpha, temperature=e.temperature,
-                       top_k=e.top_k, top_p=e.top_p)
+                       top_k=e.top_k, top_p=e.top_p,
+                       no_repeat_ngram_size=int(e.get("no_repeat_ngram_size", 0)))
 
 
 def select_steps(workdir: str, steps: list[int], which: str, best_metric: str = "loss",
