@@ -27,10 +27,10 @@ Inputs are long (a persona alone is ~40 tokens), so this task cuts over-long inp
 left (DataTask.truncate_inputs_left): the most recent turns, which the response answers, are kept.
 A missing file, or a line that is neither, is a one-line error naming the file (and line).
 """
-import os
 import re
 
 import ml_collections
+from etils import epath
 
 from synth.data.registry import DataTask, register_task
 
@@ -55,14 +55,15 @@ def file_path(split: str, config: ml_collections.ConfigDict) -> str:
   if not config.data.data_dir:
     raise ValueError("data.source='personachat' needs data.data_dir: the directory holding "
                      f"ParlAI's {SPLIT_FILES[split]}_self_{persona}.txt")
-  return os.path.join(os.path.expanduser(config.data.data_dir),
-                      f"{SPLIT_FILES[split]}_self_{persona}.txt")
+  # epath: a gs:// data_dir (the TPU sweeps') reads like a local one.
+  return str(epath.Path(config.data.data_dir).expanduser() /
+             f"{SPLIT_FILES[split]}_self_{persona}.txt")
 
 
 def _dialogues(path: str):
   """(persona sentences, [(line number, utterance, response), ...]) of every dialogue."""
   persona, turns = [], []
-  with open(path, encoding="utf-8") as f:
+  with epath.Path(path).open("r", encoding="utf-8") as f:
     for number, line in enumerate(f, 1):
       line = line.rstrip("\r\n")
       if not line.strip():
@@ -101,9 +102,9 @@ def read_examples(path: str) -> list[dict]:
 
 def _source(split: str, config: ml_collections.ConfigDict) -> list[dict]:
   path = file_path(split, config)
-  if not os.path.isfile(path):
+  if not epath.Path(path).is_file():
     raise ValueError(f"no PersonaChat file {path}: data.data_dir must hold ParlAI's "
-                     f"{os.path.basename(path)} ({FORMAT})")
+                     f"{epath.Path(path).name} ({FORMAT})")
   examples = read_examples(path)
   if not examples:
     raise ValueError(f"{path} holds no dialogue turns; expected {FORMAT}")
