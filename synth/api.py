@@ -13,22 +13,33 @@ parallelism), like `synth eval`.
 """
 import dataclasses
 import functools
+import json
 import math
+import os
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from safetensors import numpy as safe_numpy
 
+from synth.config import mesh_rules
 from synth.data.pipeline import lm_pairs
+from synth.data.seq2seq import with_eos
 from synth.data.tasks import run_tokenizer
-from synth.data.tokenizer import EOS_ID
 from synth.eval.decoding import check_decode_length, make_generate_fn, token_lists
-from synth.eval.evaluate import decode_options, eval_mesh, load_run_config
+from synth.eval.evaluate import decode_options, eval_mesh
+from synth.export_format import EXPORT_FILE, FORMAT, is_export, place_arrays
+from synth.kinds import model_kind
 from synth.models import ModelConfig
 from synth.parallel import batch_shards, batch_sharding
-from synth.train.objectives import model_outputs
+from synth.run_files import load_run_config
+from synth.token_ids import EOS_ID
+from synth.train import checkpoints as ckpt
+from synth.train.optimizer import make_optimizer
+from synth.train.restore import load_checkpoint
+from synth.train.state import init_rngs, state_layout
 
 
 @dataclasses.dataclass
@@ -53,12 +64,16 @@ class TrainedModel:
     """The Flax NNX module in eval mode (dropout off), its parameters this checkpoint's."""
     return self._merge((self.state["params"], self.state["frozen"], self.rngs))
 
+  @property
+  def _kind(self):
+    return model_kind(self.model_config.kind)
+
   def _merge(self, parts):
     return self.layout.parts.merge(*parts, train=False)
 
   @functools.cached_property
   def _sharding(self):
-    return batch_sharding(self.mesh, tuple(tuple(r) for r in self.config.mesh.rules))
+    return batch_sharding(self.mesh, mesh_rules(self.config))
 
   def _rows(self, n: int) -> int:
     """Rows per batch: data.eval_batch_size, at least and a multiple of the batch shards."""
@@ -93,11 +108,11 @@ class TrainedModel:
     for i in range(0, len(texts), rows):
       chunk = [t.rstrip("\n") for t in texts[i:i + rows]]
       ids = [self.tokenizer.encode(t) for t in chunk]
-      if model_cfg.kind == "decoder":
+      if self._kind.continues_prompts:
         # A prompt needs at least one token and must leave room for the continuation.
         ids = [(t or [EOS_ID])[-(length - 1):] for t in ids]
       else:
-        ids = [t[:model_cfg.max_len - 1] + [EOS_ID] for t in ids]
+        ids = [with_eos(t, model_cfg.max_len).tolist() for t in ids]
       array = np.zeros((rows, max(len(t) for t in ids)), np.int32)
       array[:, 0] = EOS_ID  # filler rows (beyond the real texts) decode a harmless 1-token prompt
       for row, t in enumerate(ids):
@@ -105,7 +120,7 @@ class TrainedModel:
       out = generate((self.state["params"], self.state["frozen"], self.rngs),
                      jnp.asarray(array), jax.random.fold_in(jax.random.key(seed), i // rows))
       starts = [len(t) for t in ids] + [1] * (rows - len(ids))
-      decoded = token_lists(out.tokens, start=starts if model_cfg.kind == "decoder" else 0)
+      decoded = token_lists(out.tokens, start=starts if self._kind.continues_prompts else 0)
       outputs += [self.tokenizer.decode(r) for r in decoded[:len(chunk)]]
     return outputs
 
@@ -117,14 +132,14 @@ class TrainedModel:
     log_prob is the natural-log sum over those tokens and perplexity exp(-log_prob / tokens).
     Each text is scored on its own row, so the result does not depend on the rest of the batch.
     """
-    kind = self.model_config.kind
-    if kind == "encoder_classifier":
+    kind = self._kind
+    if not kind.decodes:
       raise ValueError("score() scores text under a language model or encoder-decoder; this run "
                        "is an encoder classifier")
-    if kind == "encoder_decoder" and (targets is None or len(targets) != len(texts)):
+    if not kind.continues_prompts and (targets is None or len(targets) != len(texts)):
       raise ValueError("an encoder-decoder scores targets given texts: pass targets=[...] with "
                        "one target per text")
-    if kind == "decoder" and targets is not None:
+    if kind.continues_prompts and targets is not None:
       raise ValueError("a decoder LM scores the texts themselves: pass no targets")
     examples = [self._score_example(i, t, None if targets is None else targets[i])
                 for i, t in enumerate(texts)]
@@ -142,7 +157,7 @@ class TrainedModel:
 
   @functools.cached_property
   def _score_step(self):
-    return _score_step(self.layout.parts.kind, self._merge)
+    return _score_step(self._kind, self._merge)
 
   def _score_example(self, index: int, text: str, target: str | None) -> dict:
     cfg = self.model_config
@@ -197,11 +212,11 @@ def _pad_rows(examples: list[dict], rows: int) -> dict[str, np.ndarray]:
   return out
 
 
-def _score_step(kind: str, merge):
+def _score_step(kind, merge):
   """Jitted (params, frozen, rngs), batch -> per-row (log-prob sum, weighted token count)."""
 
   def step(parts, batch):
-    logits = model_outputs(merge(parts), batch, kind).astype(jnp.float32)
+    logits = kind.outputs(merge(parts), batch).astype(jnp.float32)
     log_probs = jnp.take_along_axis(jax.nn.log_softmax(logits), batch["targets"][..., None],
                                     axis=-1)[..., 0]
     scored = batch["weights"] > 0
@@ -218,9 +233,6 @@ def load(path: str, checkpoint: str | int = "latest", *, config=None,
   export` wrote, restored onto `devices` (default: every device present). `config` replaces the
   run's config.json (e.g. other eval settings); a missing or unreadable checkpoint is a one-line
   CheckpointError."""
-  from synth.export import is_export, load_export
-  from synth.train import checkpoints as ckpt
-  from synth.train.trainer import load_checkpoint
   if is_export(path):
     if checkpoint != "latest" or config is not None:
       raise ValueError(f"{path} is an export (one checkpoint, its own config): load it with "
@@ -244,3 +256,29 @@ def load(path: str, checkpoint: str | int = "latest", *, config=None,
   return TrainedModel(config=config, workdir=path, step=int(state["step"]),
                       tokenizer=run_tokenizer(config, path), mesh=mesh, layout=layout,
                       state=state, rngs=rngs)
+
+
+def load_export(path: str, devices=None):
+  """A TrainedModel from an export directory: the arrays placed straight into the model's
+  shardings on `devices` (default: every device present)."""
+  with open(os.path.join(path, EXPORT_FILE)) as f:
+    record = json.load(f)
+  if record.get("format") != FORMAT:
+    raise ValueError(f"{path}: export format {record.get('format')!r} is not {FORMAT!r}")
+  with open(os.path.join(path, "config.json")) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if config.data.vocab_path and not os.path.isabs(config.data.vocab_path):
+    config.data.vocab_path = os.path.join(path, config.data.vocab_path)
+  model_cfg = ModelConfig.from_config(config.model)
+  mesh = eval_mesh(config, devices)
+  tx, _ = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
+  layout = state_layout(model_cfg, tx, mesh, mesh_rules(config),
+                        config.seed)
+  state = {"step": record["step"]}
+  for part in ("params", "frozen"):
+    file = os.path.join(path, f"{part}.safetensors")
+    arrays = safe_numpy.load_file(file) if os.path.exists(file) else {}
+    state[part] = place_arrays(arrays, layout.abstract_state[part], f"{path}/{part}.safetensors")
+  return TrainedModel(config=config, workdir=path, step=int(record["step"]),
+                      tokenizer=run_tokenizer(config, path), mesh=mesh, layout=layout,
+                      state=state, rngs=init_rngs(layout, model_cfg, config.seed))

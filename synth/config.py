@@ -3,8 +3,17 @@
 Task configs in configs/ start from `base_config()` and change what their task needs. Keeping all
 fields here means a dotted override of a field that does not exist fails before any work starts
 (ml_collections raises on unknown keys), and every config is documented in one place.
+
+The model's fields are the dataclass synth.model_fields.ModelFields rather than ConfigDict
+entries here: the typed view the model constructors take (synth.models.ModelConfig) is that
+dataclass with checks added, so each architecture field is defined, defaulted and documented
+once, there.
 """
+import dataclasses
+
 import ml_collections
+
+from synth.model_fields import ModelFields
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -14,78 +23,14 @@ def base_config() -> ml_collections.ConfigDict:
   # Path of another run's workdir or checkpoint step dir to initialise params (only) from.
   c.init_from = ""
 
-  c.model = m = ml_collections.ConfigDict()
-  # Architecture: 'decoder' (LM), 'encoder_decoder' (MT, summarisation, T5) or 'encoder_classifier'.
-  m.kind = "decoder"
-  # Self-attention variant: a name in synth.attention.VARIANTS or a '+'-joined mixture of them,
-  # or a baseline token mixer alone: 'lightweight_conv', 'dynamic_conv' or 'linformer'
-  # (linformer cannot be causal: encoder_classifier only).
-  m.variant = "vanilla"
-  # How a mixture weights its logits: 'sum', 'sigmoid' or 'softmax' (the paper's equation).
-  m.mixture = "softmax"
-  # Factorized dense sizes a * b = max_len; 0 picks the most balanced pair.
-  m.factor_a = 0
-  m.factor_b = 0
-  # Factorized random rank k (the paper uses 8).
-  m.factor_k = 8
-  # Vocabulary size (shared by source and target); must match the tokenizer.
-  m.vocab_size = 32000
-  # Model width d, heads H, feed-forward width.
-  m.d_model = 512
-  m.num_heads = 8
-  m.d_ff = 2048
-  # Layers: the decoder-only LM uses num_decoder_layers; the classifier num_encoder_layers.
-  m.num_encoder_layers = 6
-  m.num_decoder_layers = 6
-  # N: the longest sequence synthetic attention parameters are sized for (hard limit).
-  m.max_len = 256
-  # 'sinusoidal' or 'learned' absolute position embeddings.
-  m.positions = "sinusoidal"
-  # 'pre' (pre-LN, stable for deep and long runs) or 'post' (post-LN, the original Transformer).
-  m.norm = "pre"
-  # Share input embeddings and output projection (and encoder/decoder embeddings).
-  m.tie_embeddings = True
-  # Dropout on residual branches/embeddings, and on attention weights.
-  m.dropout_rate = 0.1
-  m.attention_dropout_rate = 0.0
-  # Compute dtype: 'float32' or 'bfloat16' (parameters and softmax stay float32).
-  m.dtype = "float32"
-  # Number of output classes of the encoder classifier (1 = regression).
-  m.num_classes = 2
-  # Rematerialise each layer in the backward pass (saves memory, costs ~1/3 more compute).
-  m.remat = False
-  # What a rematerialised layer keeps for the backward pass (only read when remat is on):
-  # 'full' (nothing but its input: least memory, most recompute), 'dots' (every matmul output,
-  # attention logits included: O(n^2) memory per head, recomputes only elementwise ops) or
-  # 'dots_no_batch' (weight matmuls only: memory linear in n, recomputes the attention products).
-  m.remat_policy = "full"
-  # T5's relative position bias (32 buckets, max distance 128) added to self-attention logits,
-  # one table per stack shared by its layers; works with any variant that has logits.
-  m.relative_bias = False
-  # Conv kernel sizes K by layer: layer i uses entry min(i, len - 1). Wu et al. (2019):
-  # (3, 7, 15, 31, 31, 31, 31), whose first 6 are also their decoder's; (7,) = K 7 everywhere.
-  m.conv_kernel_sizes = (7,)
-  # Linformer's projected length k of keys and values (Wang et al. use 256 for n = 512).
-  m.linformer_k = 32
-  # How dot-product attention (vanilla, mixtures with vanilla, cross-attention) is computed:
-  # 'einsum' (our einsums, writes every (batch, heads, n, n) tensor; the default and the only one
-  # with attention dropout or returned weights), 'xla' or 'cudnn' (jax.nn.dot_product_attention;
-  # cudnn is GPU flash attention, bf16 only, and skips the masked half of causal attention).
-  # synth/attention/fused.py says what each supports.
-  m.attention_impl = "einsum"
-  # Causal Random-family attention multiplies its shared weights with the values block by block,
-  # skipping the zero upper triangle: 0 = dense, -1 = automatic (n/8 blocks from n = 1024 on
-  # accelerators, dense on CPU where it was measured slower), or a block size.
-  m.causal_block = -1
-  # Run each stack's layers as one nnx.scan over stacked parameters (created with nnx.vmap):
-  # compile time stops growing with depth. Checkpoints then hold (layers, ...) arrays, so they do
-  # not load into an unscanned model; no shared relative bias, one conv kernel size.
-  m.scan_layers = False
+  # The architecture: synth/model_fields.py documents every field.
+  c.model = ml_collections.ConfigDict(dataclasses.asdict(ModelFields()))
 
   c.data = d = ml_collections.ConfigDict()
   # Where examples come from: a task name in synth.data.TASKS, e.g. 'python_docs' (offline,
   # ships with Python), 'lm1b', 'c4', 'c4_span', 'wmt14/en-de', 'glue/mnli', 'super_glue/boolq',
-  # 'cnn_dailymail', 'imdb_reviews', or 'files' (the local files below).
+  # 'cnn_dailymail', 'personachat' (ParlAI's files in data_dir), 'imdb_reviews', or 'files' (the
+  # local files below).
   d.source = "python_docs"
   # Tokens per row: LM rows (packed), classifier inputs, and encoder-decoder rows unless
   # max_input_len / max_target_len say otherwise. Global batch size in rows.
@@ -110,8 +55,11 @@ def base_config() -> ml_collections.ConfigDict:
   # T5 span corruption (data.source 'c4_span'): fraction of tokens dropped, mean span length.
   d.noise_density = 0.15
   d.mean_noise_span_length = 3.0
-  # Directory for downloaded/prepared data (TFDS data_dir and offline corpora).
+  # Directory for downloaded/prepared data (TFDS data_dir, offline corpora, PersonaChat files).
   d.data_dir = ""
+  # data.source 'personachat': 'original' or 'revised' personas (ParlAI's *_self_original.txt or
+  # *_self_revised.txt files).
+  d.persona = "original"
   # Cap on eval examples (0 = the whole split); eval never drops or repeats an example.
   d.max_eval_examples = 0
   # Threads that read and tokenize training examples (0 = in the training thread). The order
@@ -210,6 +158,8 @@ def base_config() -> ml_collections.ConfigDict:
   e.alpha = 0.6
   # Longest output (LM: prompt + continuation) in tokens; 0 = the model's max_len.
   e.max_decode_len = 0
+  # Never repeat an n-gram of this size within an output, in every search method (0 = off).
+  e.no_repeat_ngram_size = 0
   # Sampling only: temperature, top-k (0 = off) and nucleus top-p (1 = off).
   e.temperature = 1.0
   e.top_k = 0
@@ -219,7 +169,8 @@ def base_config() -> ml_collections.ConfigDict:
   # Number of (source, reference, prediction) samples written per evaluation.
   e.num_samples = 8
   # Metrics of decoded/predicted outputs, comma-separated from synth.eval.task_metrics.METRICS
-  # ('bleu', 'tokenized_bleu', 'rouge', 'accuracy', 'glue', 'correlation'); '' = the task's default.
+  # ('bleu', 'tokenized_bleu', 'rouge', 'dialogue' or its 'bleu1', 'rougeL', 'meteor', 'cider',
+  # 'accuracy', 'glue', 'correlation'); '' = the task's default.
   e.metrics = ""
   # Score at most this many eval examples by decoding (0 = all of data.max_eval_examples).
   e.max_decode_examples = 0
@@ -256,6 +207,22 @@ def parse_config_args(arg: str | None, **defaults) -> dict:
   return values
 
 
+def mesh_rules(config) -> tuple[tuple, ...]:
+  """config.mesh.rules as a tuple of (logical axis, mesh axes) pairs, whatever sequence type a
+  config file or config.json gave them in (lists after a JSON round trip)."""
+  return tuple(tuple(rule) for rule in config.mesh.rules)
+
+
+def spm_vocab_size(config) -> int:
+  """Pieces of the SentencePiece model: the model's vocabulary less the data.extra_ids sentinel
+  ids kept free at its top."""
+  size = int(config.model.vocab_size) - int(config.data.extra_ids)
+  if size <= 0 or int(config.data.extra_ids) < 0:
+    raise ConfigError(f"data.extra_ids={config.data.extra_ids} leaves no room in "
+                      f"model.vocab_size={config.model.vocab_size}")
+  return size
+
+
 def parse_profile_steps(value, num_steps: int | None = None) -> tuple[int, int] | None:
   """train.profile_steps 'START:STOP' -> (START, STOP), or None when it is '' (no trace).
 
@@ -283,6 +250,7 @@ def validate_config(config) -> None:
   """Checks everything that can be checked without data or devices; raises ConfigError."""
   # Imported here: synth.config is imported by config files, which should stay light.
   from synth.attention import is_length_bound
+  from synth.kinds import model_kind
   from synth.models import ModelConfig
   from synth.train.optimizer import make_optimizer
 
@@ -291,13 +259,8 @@ def validate_config(config) -> None:
     make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  d = config.data
-  # The row lengths the model reads: encoder-decoders may size each side on its own.
-  lengths = {"data.seq_len": d.seq_len}
-  if model.kind == "encoder_decoder":
-    lengths = {"data.max_input_len": d.max_input_len or d.seq_len,
-               "data.max_target_len": d.max_target_len or d.seq_len}
-  for name, length in lengths.items():
+  # The row lengths the model reads (an encoder-decoder may size each side on its own).
+  for name, length in model_kind(model.kind).row_lengths(config).items():
     if is_length_bound(model.variant) and length > model.max_len:
       raise ConfigError(
           f"{name}={length} is longer than model.max_len={model.max_len}, the most that "

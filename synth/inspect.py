@@ -24,10 +24,11 @@ from flax import nnx  # noqa: E402
 
 from synth.api import padded  # noqa: E402
 from synth.attention.registry import parse_variant  # noqa: E402
-from synth.data.tokenizer import EOS_ID  # noqa: E402
+from synth.kinds import model_kind  # noqa: E402
 from synth.models.transformer import TransformerLayer, TransformerStack  # noqa: E402
+from synth.token_ids import EOS_ID  # noqa: E402
 
-KINDS = ("self", "cross")
+ATTENTION_KINDS = ("self", "cross")
 _INPUT_INDEPENDENT = {"random", "fixed_random", "factorized_random"}
 _DENSE = {"dense", "factorized_dense"}
 
@@ -44,7 +45,7 @@ def attention_maps(run, texts: list[str], *, truncate: bool = False
   cap = run.model_config.max_len
   ids = [run.tokenizer.encode(t) or [EOS_ID] for t in texts]
   targets = None
-  if run.model_config.kind == "encoder_decoder":
+  if model_kind(run.model_config.kind).cross_attention:
     # An encoder's input ends with EOS, as in training.
     ids = [(t[:cap - 1] if truncate else t) + [EOS_ID] for t in ids]
     targets = [[0] + run.tokenizer.encode(o)[:cap - 1]
@@ -184,8 +185,8 @@ def inspect_run(run, texts: list[str], out: str, *, steps_for_alphas=None,
   if len(components) == 1 and components <= _INPUT_INDEPENDENT:
     # Any tokens will do: these weights depend on positions only. Full length, no padding.
     n = run.model_config.max_len
-    fixed = token_maps(run, [[3] * n], None if run.model_config.kind != "encoder_decoder"
-                       else [[0] * n])
+    cross = model_kind(run.model_config.kind).cross_attention
+    fixed = token_maps(run, [[3] * n], [[0] * n] if cross else None)
     fixed = {k: v[layer_ix][:, :, head_ix] for k, v in fixed.items() if k in maps}
     for name, weights in fixed.items():
       if name.endswith("self"):

@@ -84,7 +84,7 @@ def main(argv):
   if config is None:
     if command == "train":
       _fail("--config is required")
-    from synth.eval.evaluate import load_run_config
+    from synth.run_files import load_run_config
     try:
       config = load_run_config(_WORKDIR.value)
     except FileNotFoundError as e:

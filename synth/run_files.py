@@ -1,14 +1,20 @@
 """A run's small text files (config.json, metrics.jsonl, eval_results.jsonl, samples) on any
-filesystem etils.epath supports: local disk, or gs:// where Cloud TPU users keep workdirs.
+filesystem etils.epath supports: local disk, or gs:// where Cloud TPU users keep workdirs; and
+the records in them that the trainer and `synth eval` both write (the config's fingerprint,
+result rows, decoded samples).
 
 Local files keep the usual idioms (tmp file + os.replace, append mode). Cloud objects can be
 neither renamed atomically nor appended to, but a single object write is atomic, so a remote
 write is one whole-object write.
 """
+import datetime
+import hashlib
 import json
 import os
 from collections.abc import Iterable
 
+import jax
+import ml_collections
 from etils import epath
 
 
@@ -69,3 +75,47 @@ def read_jsonl(path) -> list[dict]:
     except json.JSONDecodeError:
       continue
   return rows
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a run wrote to <workdir>/config.json."""
+  path = epath.Path(workdir) / "config.json"
+  if not path.exists():
+    raise FileNotFoundError(f"{path} does not exist: is {workdir} a synth workdir?")
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def config_hash(config) -> str:
+  """A short, stable fingerprint of a config (which settings produced a result)."""
+  text = json.dumps(json.loads(config.to_json_best_effort()), sort_keys=True)
+  return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def write_samples(workdir: str, step: int, split: str, samples: list[dict], writer=None):
+  """Samples as a text file under <workdir>/samples/ and as TensorBoard text."""
+  if not samples or jax.process_index() != 0:
+    return
+  blocks = [f"source: {s['source']}\nreference: {s['reference']}\nprediction: {s['prediction']}"
+            for s in samples]
+  directory = epath.Path(workdir) / "samples"
+  directory.mkdir(parents=True, exist_ok=True)
+  write_text_atomic(directory / f"{split}_step{step}.txt", "\n\n".join(blocks) + "\n")
+  if writer is not None:
+    writer.write_texts(step, {f"{split}/samples": "\n\n".join(
+        "    " + b.replace("\n", "\n    ") for b in blocks)})
+
+
+def result_row(step: int, split: str, metrics: dict, fingerprint: str,
+               source: str = "eval") -> dict:
+  """One eval_results.jsonl row: what `synth eval` (source 'eval') and the trainer's final
+  evaluation (source 'train') record. A table that scores a run's best checkpoint reads only
+  'eval' rows: the trainer's row is for its last step, whichever is best."""
+  return {"step": int(step), "split": split, **metrics, "config_hash": fingerprint,
+          "source": source,
+          "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def append_result(workdir: str, row: dict):
+  """Appends one result row to <workdir>/eval_results.jsonl (process 0 writes for all)."""
+  if jax.process_index() == 0:
+    append_jsonl(epath.Path(workdir) / "eval_results.jsonl", [row])

@@ -9,9 +9,9 @@ import pytest
 
 import synth
 from synth.data.pipeline import lm_pairs
+from synth.kinds import model_kind
 from synth.train import checkpoints as ckpt
 from synth.train import losses, trainer
-from synth.train.objectives import model_outputs
 from train_helpers import tiny_config
 
 
@@ -47,7 +47,7 @@ def test_score_matches_the_training_loss_on_the_same_tokens(run):
   for text, score in zip(TEXTS, scores):
     pairs = lm_pairs(run.tokenizer.encode(text))
     batch = {k: v[None] for k, v in pairs.items()}
-    logits = model_outputs(model, batch, "decoder")
+    logits = model_kind("decoder").outputs(model, batch)
     loss_sum, weight_sum = losses.cross_entropy(logits, batch["targets"], batch["weights"])
     assert score["tokens"] == int(weight_sum) == len(pairs["targets"])
     np.testing.assert_allclose(-score["log_prob"], float(loss_sum), rtol=1e-5)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from synth.data.pipeline import BATCH_KEYS, lm_eval_batches, lm_train_iterator
-from synth.data.tokenizer import EOS_ID
+from synth.token_ids import EOS_ID
 
 SEQ_LEN = 16
 

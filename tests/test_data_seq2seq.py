@@ -11,7 +11,7 @@ from synth.data import seq2seq
 from synth.data import span_corruption as sc
 from synth.data.seq2seq import (SEQ2SEQ_KEYS, features, seq2seq_eval_batches,
                                 seq2seq_train_iterator)
-from synth.data.tokenizer import EOS_ID
+from synth.token_ids import EOS_ID
 
 INPUT_LEN, TARGET_LEN = 16, 12
 VOCAB = 1000

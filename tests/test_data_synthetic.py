@@ -19,7 +19,7 @@ from synth.data import get_data, get_task
 from synth.data.diagnostics import common, listops, mqar
 from synth.data.pipeline import WeightedTokens, lm_eval_batches, lm_train_iterator
 from synth.data.symbols import SymbolVocabulary
-from synth.data.tokenizer import EOS_ID
+from synth.token_ids import EOS_ID
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)

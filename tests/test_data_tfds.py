@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from synth.config import base_config
-from synth.data import TASKS, Task, get_data, glue_tasks, tfds_tasks
+from synth.data import TASKS, DataTask, get_data, glue_tasks, tfds_tasks
 from synth.data.classification import CLASSIFICATION_KEYS
 from synth.data.pipeline import BATCH_KEYS
 from synth.data.seq2seq import SEQ2SEQ_KEYS
@@ -159,7 +159,8 @@ def test_a_prepared_array_record_dataset_is_read_for_real(vocab, tmp_path, monke
   data_dir = str(tmp_path / "tfds")
   SynthTinyPairs(data_dir=data_dir, file_format="array_record").download_and_prepare()
   source = tfds_tasks.tfds_source("synth_tiny_pairs", tfds_tasks.translation("en", "de"))
-  monkeypatch.setitem(TASKS, "tiny_pairs", Task(name="tiny_pairs", kind="seq2seq", source=source))
+  monkeypatch.setitem(TASKS, "tiny_pairs",
+                      DataTask(name="tiny_pairs", kind="seq2seq", source=source))
   c = config_for("tiny_pairs", vocab)
   c.data.data_dir = data_dir
   shards = [get_data(c, str(tmp_path), process_index=i, process_count=2) for i in (0, 1)]

@@ -1,6 +1,5 @@
 """Decoder self-attention masks: the start token (id 0 = padding id) stays visible, so training's
 full forward pass sees what cached decoding sees; right padding changes no real position."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

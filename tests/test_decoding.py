@@ -21,7 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from synth.eval.decoding import (DecodeOptions, check_decode_length, generate, make_generate_fn,
                                  token_lists)
 from synth.eval.search import (beam_search, filter_logits, greedy_search, length_penalty,
-                               sample_search)
+                               repeated_ngram_tokens, sample_search)
 from synth.models import ModelConfig, make_model
 
 EOS = 1
@@ -181,6 +181,76 @@ def test_sampling_with_top_k_1_equals_greedy_on_a_table():
 
 
 # ------------------------------------------------------------------------------------------------
+# No repeated n-grams
+# ------------------------------------------------------------------------------------------------
+
+
+def ngrams(tokens, n):
+  """The n-grams of a sequence, up to (not including) eos and padding."""
+  tokens = [int(t) for t in tokens]
+  for end in (EOS, 0):
+    tokens = tokens[:tokens.index(end)] if end in tokens else tokens
+  return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def repeats(tokens, n):
+  grams = ngrams(tokens, n)
+  return len(grams) != len(set(grams))
+
+
+def markov_step_fn(seed, vocab=8):
+  """Next-token logits depending only on the last token fed, from a random table, eos (and the
+  start/padding token 0) far less likely than the rest: greedy, beam and near-greedy sampling on
+  such a chain fall into a cycle, repeating every n-gram."""
+  rng = np.random.default_rng(seed)
+  table = rng.normal(0, 1, (vocab, vocab)).astype(np.float32)
+  table[:, [0, EOS]] = -20.0
+  table = jnp.asarray(table)
+  return lambda tokens, cache: (table[tokens], cache)
+
+
+SEARCHES = {
+    "greedy": functools.partial(greedy_search),
+    "beam": functools.partial(beam_search, beam_size=3, alpha=0.6),
+    "sample": lambda *a, **k: sample_search(*a, jax.random.key(3), temperature=0.05, **k),
+}
+
+
+@pytest.mark.parametrize("method", SEARCHES)
+@pytest.mark.parametrize("seed", range(3))
+def test_no_repeat_ngram_size_forbids_repeats_that_happen_without_it(method, seed):
+  step_fn, search = markov_step_fn(seed), SEARCHES[method]
+  cache = {"row": jnp.zeros((4,), jnp.int32)}
+  first = jnp.asarray([2, 3, 4, 5], jnp.int32)
+
+  def decode(n, length=14):
+    return np.asarray(jax.jit(lambda f: search(step_fn, cache, f, length, eos_id=EOS,
+                                               no_repeat_ngram_size=n).tokens)(first))
+
+  off = decode(0)
+  assert all(repeats(row, 2) and repeats(row, 3) for row in off)
+  for n in (2, 3):
+    on = decode(n)
+    assert not any(repeats(row, n) for row in on), (n, on)
+    assert all(len(ngrams(row, 1)) == 14 for row in on)  # still full length: nothing ended
+  # Size 1: no token twice; 6 outputs fit in the 6 tokens that are not padding or eos.
+  assert not any(repeats(row, 1) for row in decode(1, length=6))
+
+
+def test_repeated_ngram_tokens_by_hand():
+  out = jnp.asarray([[5, 6, 5, 6, 0, 0], [5, 6, 7, 5, 0, 0]], jnp.int32)
+  banned = lambda t, n: np.flatnonzero(np.asarray(repeated_ngram_tokens(out, t, n, 9))[0])
+  # Row 0 after 5 6 5: the bigram (5, 6) is there, so 6 is banned; after 5 6 5 6, (6, 5) bans 5.
+  assert banned(3, 2).tolist() == [6] and banned(4, 2).tolist() == [5]
+  assert banned(4, 3).tolist() == [5]  # (5, 6, 5) is there; the last two are 5 6
+  assert banned(2, 1).tolist() == [5, 6] and banned(2, 3).tolist() == []
+  row1 = np.flatnonzero(np.asarray(repeated_ngram_tokens(out, 4, 2, 9))[1])
+  assert row1.tolist() == [6]  # after 5 6 7 5: (5, 6)
+  with pytest.raises(ValueError, match="no_repeat_ngram_size must be >= 0"):
+    DecodeOptions(no_repeat_ngram_size=-1)
+
+
+# ------------------------------------------------------------------------------------------------
 # Transformers
 # ------------------------------------------------------------------------------------------------
 
@@ -295,6 +365,16 @@ def test_encoder_decoder_beam_scores_equal_uncached_log_probs(variant):
   for row, n in zip(np.asarray(tokens), lengths):
     assert row[n - 1] == EOS or n == LENGTH
     assert not row[n:].any()
+
+
+@pytest.mark.parametrize("method", ("greedy", "beam"))
+def test_encoder_decoder_no_repeat_ngram_size_through_decode_options(method):
+  model = random_model(tiny_config("encoder_decoder", "vanilla"))
+  options = functools.partial(DecodeOptions, method=method, beam_size=3, max_length=LENGTH)
+  repeating = token_lists(generate(model, SOURCES, options(no_repeat_ngram_size=0)).tokens)
+  assert any(repeats(row, 2) for row in repeating)  # this random model loops
+  for row in token_lists(generate(model, SOURCES, options(no_repeat_ngram_size=2)).tokens):
+    assert not repeats(row, 2)
 
 
 def test_decoding_past_max_len_is_a_clear_error():

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from synth import run_files
 from synth.eval import evaluate
 from synth.train import checkpoints as ckpt
 from synth.train import trainer
@@ -42,7 +43,7 @@ def test_training_records_its_final_eval_like_synth_eval(trained, tmp_path):
   (trained_row,) = _result_rows(source)
   workdir = str(tmp_path / "copy")
   shutil.copytree(source, workdir)
-  rows, errors = evaluate.evaluate_checkpoints(evaluate.load_run_config(workdir), workdir)
+  rows, errors = evaluate.evaluate_checkpoints(run_files.load_run_config(workdir), workdir)
   assert not errors and [r["step"] for r in rows] == [6]
   assert trained_row["step"] == 6 and trained_row["split"] == "validation"
   assert trained_row["config_hash"] == rows[0]["config_hash"]
@@ -54,7 +55,7 @@ def test_eval_all_writes_one_line_per_checkpoint(trained, tmp_path):
   config, source = trained
   workdir = str(tmp_path / "copy")
   shutil.copytree(source, workdir)
-  rows, errors = evaluate.evaluate_checkpoints(evaluate.load_run_config(workdir), workdir,
+  rows, errors = evaluate.evaluate_checkpoints(run_files.load_run_config(workdir), workdir,
                                                which="all")
   assert not errors
   written = _result_rows(workdir)[1:]  # after the trainer's own final row
@@ -62,7 +63,7 @@ def test_eval_all_writes_one_line_per_checkpoint(trained, tmp_path):
   for r in written:
     assert r["split"] == "validation" and r["loss"] > 0 and r["perplexity"] > 1
     assert 0.0 <= r["accuracy"] <= 100.0  # an LM's token accuracy, in percent
-    assert r["config_hash"] == evaluate.config_hash(evaluate.load_run_config(workdir))
+    assert r["config_hash"] == run_files.config_hash(run_files.load_run_config(workdir))
   # The eval of step 6 equals the periodic eval the trainer logged at step 6: same code.
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     logged = [json.loads(line) for line in f if "eval/loss" in line]

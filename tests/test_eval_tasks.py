@@ -74,3 +74,43 @@ def test_metric_names_and_glue_mapping():
   with pytest.raises(ValueError, match="unknown eval.metrics"):
     task_metrics.metric_names(c, "seq2seq")
   assert list(task_metrics.label_ids(["yes", " no", "maybe"], ("no", "yes"))) == [1, 0, -1]
+
+
+def test_decoding_reads_each_input_as_training_does(tmp_path):
+  """The encoder rows `synth eval` decodes from are the training features' inputs: cut to
+  data.max_input_len - 1 tokens and ended with eos (a model trained on inputs that end in eos
+  reads text it never saw otherwise)."""
+  import jax.numpy as jnp
+
+  from synth.data.seq2seq import features
+  from synth.data.tasks import get_data
+  from synth.eval.evaluate import Evaluator, eval_mesh
+  from synth.train import restore
+
+  rng = np.random.default_rng(2)
+  for split, n, length in (("train", 16, 5), ("dev", 6, 40)):  # dev inputs too long to fit
+    rows = ["input\ttarget"] + [
+        "{0}\t{0}".format(" ".join(rng.choice(WORDS, length))) for _ in range(n)]
+    (tmp_path / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+  config = _config("files_translation", train=tmp_path / "train.tsv", eval=tmp_path / "dev.tsv")
+  config.train.num_steps = config.train.checkpoint_every = 1
+  workdir = str(tmp_path / "run")
+  trainer.train(config, workdir)
+  mesh = eval_mesh(config)
+  layout, state, rngs = restore.load_checkpoint(config, workdir, mesh)
+  data = get_data(config, workdir)
+  evaluator = Evaluator(config, workdir, mesh, layout, data)
+  real = evaluator._generator()
+  seen = []
+
+  def recording(model_state, inputs, rng):
+    seen.append(np.asarray(inputs))
+    return real(model_state, inputs, rng)
+  evaluator._generate = recording
+  evaluator.seq2seq_outputs(state, rngs, "validation")
+  decoded = np.concatenate(seen)[:6]
+  for row, pair in zip(decoded, data.tokens("validation")):
+    want = features(pair, 32, 32)["inputs"]
+    assert len(pair["inputs"]) > 32 and len(want) == 32 and want[-1] == 1
+    np.testing.assert_array_equal(row[:len(want)], want)
+  assert jnp.all(decoded[:, -1] == 1)

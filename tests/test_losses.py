@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from synth.kinds import model_kind
 from synth.train import losses
 
 # Jitted: one compilation per test instead of one per eager operation.
@@ -134,9 +135,8 @@ correct_predictions = jax.jit(losses.correct_predictions)
 def _fake_eval_step(params, frozen, rngs, batch):
   """An eval step whose 'model' outputs the logits the batch carries: eval_sums as the jitted
   eval step computes them, without a model."""
-  from synth.train.steps import eval_sums
   del params, frozen, rngs
-  return jax.jit(eval_sums, static_argnums=2)(batch["logits"], batch, "decoder")
+  return jax.jit(model_kind("decoder").eval_sums)(batch["logits"], batch)
 
 
 def _accuracy(batches) -> dict:
@@ -200,10 +200,9 @@ def test_token_accuracy_is_100_for_the_targets_and_0_for_a_wrong_id():
 
 def test_only_decoder_lms_report_token_accuracy():
   """A classifier's accuracy is its task metric (task_metrics), not a count in the loss pass."""
-  from synth.train.steps import eval_sums
   logits = jnp.asarray(np.eye(3, dtype=np.float32))
   batch = {"labels": jnp.array([0, 1, 2]), "targets": jnp.array([0, 1, 2]),
            "weights": jnp.ones(3)}
-  assert "correct_sum" not in eval_sums(logits, batch, "encoder_classifier")
-  assert "correct_sum" not in eval_sums(logits, batch, "encoder_decoder")
-  assert float(eval_sums(logits, batch, "decoder")["correct_sum"]) == 3.0
+  assert "correct_sum" not in model_kind("encoder_classifier").eval_sums(logits, batch)
+  assert "correct_sum" not in model_kind("encoder_decoder").eval_sums(logits, batch)
+  assert float(model_kind("decoder").eval_sums(logits, batch)["correct_sum"]) == 3.0

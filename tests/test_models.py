@@ -24,6 +24,7 @@ from flax import nnx
 
 from synth.config import base_config
 from synth.models import PRESETS, ModelConfig, make_model
+from synth.kinds import MODEL_KINDS
 from synth.models.config import REMAT_POLICIES
 from synth.models.transformer import key_mask
 from synth.parallel import batch_sharding, make_mesh, state_shardings
@@ -31,7 +32,6 @@ from synth.params import FrozenParam, count_params
 
 VARIANTS = ("vanilla", "random", "fixed_random", "dense", "factorized_dense", "factorized_random",
             "random+vanilla")
-KINDS = ("decoder", "encoder_decoder", "encoder_classifier")
 
 # The small model every behaviour test uses: 1 encoder and 2 decoder layers (two layers check that
 # each layer keeps its own cache), N = 16.
@@ -234,7 +234,7 @@ def assert_close(actual, expected, atol=ATOL):
 # ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", tuple(MODEL_KINDS))
 def test_forward_shapes(kind, variant):
   model = random_model(tiny_config(kind, variant))
   v = TINY["vocab_size"]
@@ -420,7 +420,7 @@ def run_model(model, kind, key=20):
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", tuple(MODEL_KINDS))
 def test_options_build_and_run(kind, options):
   cfg = tiny_config(kind, "random+vanilla", **options)
   model = make_model(cfg, rngs=real_init_rngs())
@@ -532,7 +532,7 @@ SHARDED_VARIANTS = {"decoder": "random+vanilla", "encoder_decoder": "dense",
                     "encoder_classifier": "factorized_random"}
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", tuple(MODEL_KINDS))
 def test_sharded_forward_backward_matches_unsharded(kind):
   # synth.parallel's mesh always has ('data', 'fsdp', 'tensor') axes (Auto axis types, via
   # jax.make_mesh) so the config's rules can name all three; fsdp = 1 makes it data=4 x tensor=2.
@@ -608,7 +608,7 @@ def test_sharded_forward_backward_matches_unsharded(kind):
 LIMIT = r"max_len=7.*length 8"
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", tuple(MODEL_KINDS))
 @pytest.mark.parametrize("variant", ("random", "dense", "factorized_random", "random+vanilla"))
 def test_longer_than_max_len_is_a_clear_error(kind, variant):
   model = random_model(tiny_config(kind, variant, max_len=SRC_LEN))
@@ -633,7 +633,7 @@ def test_vanilla_sinusoidal_has_no_length_limit():
   model.init_cache(BATCH, TGT_LEN)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", tuple(MODEL_KINDS))
 def test_learned_positions_longer_than_max_len_is_a_clear_error(kind):
   # Learned position tables have max_len rows; gathering past them silently gave NaN logits.
   model = random_model(tiny_config(kind, "vanilla", positions="learned", max_len=SRC_LEN))

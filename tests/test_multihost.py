@@ -19,10 +19,9 @@ import time
 
 import jax
 import numpy as np
-import pytest
 
 from synth.train import checkpoints as ckpt
-from synth.train import trainer
+from synth.train import restore
 from train_helpers import REPO, config_flags, synth_command, tiny_config
 
 TIMEOUT_S = 240
@@ -81,7 +80,7 @@ def run_two_processes(config, workdir) -> list[str]:
 def final_params(config, workdir):
   mesh = jax.make_mesh((8, 1, 1), ("data", "fsdp", "tensor"),
                        axis_types=(jax.sharding.AxisType.Auto,) * 3)
-  _, state, _ = trainer.load_checkpoint(config, workdir, mesh)
+  _, state, _ = restore.load_checkpoint(config, workdir, mesh)
   return jax.device_get(state["params"])
 
 
@@ -94,17 +93,17 @@ def one_process_reference(config, workdir):
   process (shard_index::shard_count) before shuffling and packing, so the global batch
   depends on the number of processes.
   """
+  from synth.config import mesh_rules
   from synth.data.tasks import get_data
-  from synth.eval.evaluate import global_batch
   from synth.models import ModelConfig
-  from synth.parallel import batch_sharding, make_mesh
+  from synth.parallel import batch_sharding, global_batch, make_mesh
   from synth.train.optimizer import make_optimizer
   from synth.train.state import init_state, state_layout
   from synth.train.steps import make_train_step
 
   model_cfg = ModelConfig.from_config(config.model)
   mesh = make_mesh(config.mesh)
-  rules = tuple(tuple(r) for r in config.mesh.rules)
+  rules = mesh_rules(config)
   tx, schedule = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
   layout = state_layout(model_cfg, tx, mesh, rules, config.seed)
   state, rngs = init_state(layout, model_cfg, tx, config.seed)

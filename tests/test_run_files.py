@@ -131,15 +131,15 @@ def test_run_files_through_the_remote_path(gcs, monkeypatch):
       '{"step": 20, "eval/loss": 2.5}\n')
   assert evaluate.select_steps(workdir, [10, 20], "best", "loss", "min") == [20]
 
-  evaluate.append_result(workdir, {"step": 20, "split": "validation", "accuracy": 0.5})
-  evaluate.append_result(workdir, {"step": 20, "split": "test", "accuracy": 0.25})
+  run_files.append_result(workdir, {"step": 20, "split": "validation", "accuracy": 0.5})
+  run_files.append_result(workdir, {"step": 20, "split": "test", "accuracy": 0.25})
   assert [(r["split"], r["accuracy"]) for r in
           run_files.read_jsonl(f"{workdir}/eval_results.jsonl")] == [
               ("validation", 0.5), ("test", 0.25)]
 
   samples = [{"source": "a b", "reference": "b a", "prediction": "b a"},
              {"source": "c", "reference": "c", "prediction": "d"}]
-  evaluate.write_samples(workdir, 20, "validation", samples)
+  run_files.write_samples(workdir, 20, "validation", samples)
   assert os.listdir(gcs / "run" / "samples") == ["validation_step20.txt"]
   assert (gcs / "run" / "samples" / "validation_step20.txt").read_text() == (
       "source: a b\nreference: b a\nprediction: b a\n\n"

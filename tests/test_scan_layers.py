@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from synth.config import base_config
+from synth.config import base_config, mesh_rules
 from synth.models import ModelConfig, make_model
 from synth.parallel import make_mesh, state_shardings
 from synth.params import count_params, logical_axes
@@ -101,7 +101,7 @@ def test_stacked_parameters_have_a_replicated_layer_axis_and_shard():
   assert kernel.shape == (3, 16, 32) and logical_axes(kernel) == (None, "embed", "mlp")
   config = base_config()
   mesh = make_mesh(config.mesh, jax.devices()[:4])
-  shardings = state_shardings(nnx.state(model), mesh, tuple(tuple(r) for r in config.mesh.rules))
+  shardings = state_shardings(nnx.state(model), mesh, mesh_rules(config))
   assert len(jax.tree.leaves(shardings)) == len(jax.tree.leaves(nnx.state(model)))
 
 

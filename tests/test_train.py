@@ -14,8 +14,11 @@ import jax
 import numpy as np
 import pytest
 
+from synth.data.tasks import get_data
+from synth.eval.evaluate import Evaluator
+from synth.parallel import make_mesh
 from synth.train import checkpoints as ckpt
-from synth.train import trainer
+from synth.train import restore, trainer
 from train_helpers import (REPO, SimulatedCrash, config_flags, crash_at_step, run_synth,
                            synth_command, synth_env, tiny_config)
 
@@ -28,7 +31,7 @@ def read_jsonl(path):
 def final_params(config, workdir):
   mesh = jax.make_mesh((8, 1, 1), ("data", "fsdp", "tensor"),
                        axis_types=(jax.sharding.AxisType.Auto,) * 3)
-  _, state, _ = trainer.load_checkpoint(config, workdir, mesh)
+  _, state, _ = restore.load_checkpoint(config, workdir, mesh)
   return jax.device_get(state)
 
 
@@ -110,18 +113,26 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(vocab, tmp_path):
   assert ckpt.Checkpoints(workdir).all_steps() == [1]
 
 
+def _eval_losses(config, workdir, devices=None):
+  """Eval loss of a run's latest checkpoint restored onto a mesh of `devices` (default: all)."""
+  mesh = make_mesh(config.mesh, devices)
+  layout, state, rngs = restore.load_checkpoint(config, workdir, mesh)
+  evaluator = Evaluator(config, workdir, mesh, layout, get_data(config, workdir))
+  return evaluator.losses(state, rngs, "validation", config.train.eval_steps)
+
+
 def test_checkpoint_restores_on_other_meshes_with_same_eval_loss(vocab, tmp_path):
   workdir = str(tmp_path / "mesh")
   config = tiny_config(vocab, **{"train.num_steps": 4, "train.eval_every": 0})
   config.mesh.update(data=4, fsdp=1, tensor=2)
   config.model.num_heads = 4  # heads split over tensor=2 and then tensor=4
   trainer.train(config, workdir)
-  on_4x2 = trainer.evaluate_checkpoint(config, workdir)
+  on_4x2 = _eval_losses(config, workdir)
 
   config.mesh.update(data=2, tensor=4)
-  on_2x4 = trainer.evaluate_checkpoint(config, workdir)
+  on_2x4 = _eval_losses(config, workdir)
   config.mesh.update(data=1, tensor=1)
-  on_1 = trainer.evaluate_checkpoint(config, workdir, devices=jax.devices()[:1])
+  on_1 = _eval_losses(config, workdir, devices=jax.devices()[:1])
   assert on_4x2["tokens"] == on_2x4["tokens"] == on_1["tokens"] > 0
   assert on_2x4["loss"] == pytest.approx(on_4x2["loss"], abs=1e-5)
   assert on_1["loss"] == pytest.approx(on_4x2["loss"], abs=1e-5)

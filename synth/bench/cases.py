@@ -52,7 +52,7 @@ class TrainCase:
                dropout_rate: float = 0.0, seed: int = 0, impl: str = "einsum",
                dtype: str = "float32", causal_block: int = AUTO, scan_layers: bool = False):
     # Imported here: the trainer pulls in ml_collections and optax, which decode mode never needs.
-    from synth.config import base_config
+    from synth.config import base_config, mesh_rules
     from synth.parallel import batch_sharding
     from synth.train.optimizer import make_optimizer
     from synth.train.state import init_state, state_layout
@@ -61,7 +61,7 @@ class TrainCase:
     self.variant, self.seq_len, self.batch = variant, seq_len, batch
     self.impl, self.dtype = impl, dtype
     config = base_config()
-    rules = tuple(tuple(r) for r in config.mesh.rules)
+    rules = mesh_rules(config)
     cfg = model_config(variant, shape, seq_len, dropout_rate, impl=impl, dtype=dtype,
                        causal_block=causal_block, scan_layers=scan_layers)
     tx, schedule = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))

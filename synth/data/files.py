@@ -23,7 +23,8 @@ import os
 
 import ml_collections
 
-from synth.data.registry import Task, register_task
+from synth import kinds
+from synth.data.registry import DataTask, register_task
 
 FORMATS = ("text", "tsv", "jsonl")
 TEXT_UNITS = ("line", "paragraph")
@@ -32,10 +33,7 @@ _SPLIT_FIELDS = {"train": "train_files", "validation": "eval_files"}
 
 def kind_of(config: ml_collections.ConfigDict) -> str:
   """The task kind the model asks of the files."""
-  kind = config.model.kind
-  if kind == "encoder_classifier":
-    return "regression" if config.model.num_classes == 1 else "classification"
-  return "seq2seq" if kind == "encoder_decoder" else "lm"
+  return kinds.model_kind(config.model.kind).task_kind_of_files(config)
 
 
 def file_paths(patterns: str, what: str) -> list[str]:
@@ -195,5 +193,5 @@ def _source(split: str, config: ml_collections.ConfigDict) -> list[dict]:
   return examples
 
 
-register_task(Task(name="files", kind=kind_of, source=_source,
+register_task(DataTask(name="files", kind=kind_of, source=_source,
                    description="local text, TSV or JSONL files"))

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import grain
 import numpy as np
 
-from synth.data.tokenizer import EOS_ID
+from synth.token_ids import EOS_ID
 
 BATCH_KEYS = ("inputs", "targets", "weights", "segment_ids", "positions")
 

@@ -1,4 +1,5 @@
-"""Tasks by name: what examples a task has, of which kind, and which models can train on them.
+"""Tasks by name: what examples a task has and of which kind (synth.kinds says which model
+kinds train on each).
 
 A task turns a split name into random-access examples (anything with len() and [i], such as a
 list, a tfds data source or a grain.MapDataset), each a dict of strings and labels:
@@ -25,15 +26,8 @@ from typing import Any
 
 import ml_collections
 
-KINDS = ("lm", "seq2seq", "classification", "regression")
-# Which model kinds (config.model.kind) can train on each task kind. Classification and
-# regression tasks also train encoder-decoders T5-style: the label becomes a target string.
-MODEL_KINDS = {
-    "lm": ("decoder",),
-    "seq2seq": ("encoder_decoder",),
-    "classification": ("encoder_classifier", "encoder_decoder"),
-    "regression": ("encoder_classifier", "encoder_decoder"),
-}
+# What a task's examples are; synth.kinds says which model kinds train on each.
+TASK_KINDS = ("lm", "seq2seq", "classification", "regression")
 
 Config = ml_collections.ConfigDict
 # (split, config) -> the split's examples in a fixed order.
@@ -43,13 +37,13 @@ TextSource = Callable[[str, str], Sequence[str]]
 
 
 @dataclasses.dataclass(frozen=True)
-class Task:
+class DataTask:
   """A named source of examples and what they are.
 
   Attributes:
     name: the value of config.data.source that selects the task.
-    kind: one of KINDS, or a function of the config returning one (local files take their kind
-      from the model that trains on them).
+    kind: one of TASK_KINDS, or a function of the config returning one (local files take their
+      kind from the model that trains on them).
     source: (split, config) -> examples; must raise a one-line error if the data is missing.
     label_names: classification: the name of each label id; it is also the target string when
       an encoder-decoder trains on the task text-to-text.
@@ -57,6 +51,8 @@ class Task:
       {'inputs', 'targets'} token-id arrays, deterministic given the ids and config.seed.
     check: config -> None, raising ValueError for settings the task cannot run with; called
       before any data is read.
+    truncate_inputs_left: seq2seq: an input longer than its row (data.max_input_len) keeps its
+      last tokens instead of its first (dialogue: the latest turns are what a response answers).
     tokenizer: config -> the fixed vocabulary the task's examples are written in (such as a
       synth.data.symbols.SymbolVocabulary), used as is; None = a SentencePiece model trained on
       the train split. Synthetic tasks bring their own: their alphabets are fixed, and a token
@@ -69,18 +65,20 @@ class Task:
   label_names: tuple[str, ...] = ()
   pairs_from_text: Callable[[Any, Config], list[dict]] | None = None
   check: Callable[[Config], None] | None = None
+  truncate_inputs_left: bool = False
   tokenizer: Callable[[Config], Any] | None = None
   description: str = ""
 
   def kind_for(self, config: Config) -> str:
-    """This task's kind under `config`, checked against KINDS."""
+    """This task's kind under `config`, checked against TASK_KINDS."""
     kind = self.kind(config) if callable(self.kind) else self.kind
-    if kind not in KINDS:
-      raise ValueError(f"task '{self.name}' has kind '{kind}', not one of {', '.join(KINDS)}")
+    if kind not in TASK_KINDS:
+      raise ValueError(f"task '{self.name}' has kind '{kind}', not one of "
+                       f"{', '.join(TASK_KINDS)}")
     return kind
 
 
-TASKS: dict[str, Task] = {}
+TASKS: dict[str, DataTask] = {}
 SOURCES: dict[str, TextSource] = {}
 
 
@@ -89,11 +87,12 @@ def _check_new(name: str) -> None:
     raise ValueError(f"data source '{name}' is already registered")
 
 
-def register_task(task: Task) -> Task:
+def register_task(task: DataTask) -> DataTask:
   """Adds `task` to TASKS under task.name (unique among tasks and sources)."""
   _check_new(task.name)
-  if not callable(task.kind) and task.kind not in KINDS:
-    raise ValueError(f"task '{task.name}' has kind '{task.kind}', not one of {', '.join(KINDS)}")
+  if not callable(task.kind) and task.kind not in TASK_KINDS:
+    raise ValueError(f"task '{task.name}' has kind '{task.kind}', not one of "
+                     f"{', '.join(TASK_KINDS)}")
   TASKS[task.name] = task
   return task
 
@@ -107,10 +106,10 @@ def register_source(name: str):
   return register
 
 
-def _text_task(name: str, fn: TextSource) -> Task:
+def _text_task(name: str, fn: TextSource) -> DataTask:
   def source(split: str, config: Config):
     return _TextExamples(fn(split, config.data.data_dir))
-  return Task(name=name, kind="lm", source=source, description="texts")
+  return DataTask(name=name, kind="lm", source=source, description="texts")
 
 
 class _TextExamples(Sequence):
@@ -126,7 +125,7 @@ class _TextExamples(Sequence):
     return {"text": self._texts[i]}
 
 
-def get_task(name: str) -> Task:
+def get_task(name: str) -> DataTask:
   """The task registered as `name`, or a one-line error listing the known ones."""
   if name in TASKS:
     return TASKS[name]
@@ -134,11 +133,3 @@ def get_task(name: str) -> Task:
     return _text_task(name, SOURCES[name])
   raise ValueError(f"unknown data source '{name}'; known sources: "
                    f"{', '.join(sorted([*TASKS, *SOURCES]))}")
-
-
-def check_model_kind(task: Task, kind: str, model_kind: str) -> None:
-  """Raises a one-line ValueError if a model of `model_kind` cannot train on the task."""
-  allowed = MODEL_KINDS[kind]
-  if model_kind not in allowed:
-    raise ValueError(f"data.source '{task.name}' is a {kind} task: model.kind must be "
-                     f"{' or '.join(repr(k) for k in allowed)}, got '{model_kind}'")

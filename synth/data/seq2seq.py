@@ -30,7 +30,7 @@ import grain
 import numpy as np
 
 from synth.data.pipeline import check_sizes, read_options
-from synth.data.tokenizer import EOS_ID
+from synth.token_ids import EOS_ID
 
 SEQ2SEQ_KEYS = ("inputs", "targets_in", "targets", "weights", "inputs_segment_ids",
                 "inputs_positions", "targets_segment_ids", "targets_positions")
@@ -38,10 +38,17 @@ SEQ2SEQ_KEYS = ("inputs", "targets_in", "targets", "weights", "inputs_segment_id
 MAX_CONSECUTIVE_DROPS = 10_000
 
 
+def with_eos(ids, length: int, eos_id: int = EOS_ID) -> np.ndarray:
+  """Token ids cut to `length - 1` with eos appended: every encoder input and target, in
+  training and in decoding alike (a model trained on inputs ending in eos and decoded from
+  inputs without it reads text it never saw)."""
+  return np.append(np.asarray(ids, np.int32)[:length - 1], np.int32(eos_id))
+
+
 def features(pair: dict, input_len: int, target_len: int, eos_id: int = EOS_ID) -> dict:
   """A pair cut to fit its rows, with eos appended and the shifted decoder inputs added."""
-  inputs = np.append(np.asarray(pair["inputs"], np.int32)[:input_len - 1], np.int32(eos_id))
-  targets = np.append(np.asarray(pair["targets"], np.int32)[:target_len - 1], np.int32(eos_id))
+  inputs = with_eos(pair["inputs"], input_len, eos_id)
+  targets = with_eos(pair["targets"], target_len, eos_id)
   return {"inputs": inputs, "targets": targets,
           "targets_in": np.concatenate([[0], targets[:-1]]).astype(np.int32)}
 

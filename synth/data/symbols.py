@@ -14,7 +14,7 @@ the symbols in the order given, from id 3.
 """
 from collections.abc import Iterable, Sequence
 
-from synth.data.tokenizer import EOS_ID, PAD_ID, UNK_ID
+from synth.token_ids import EOS_ID, PAD_ID, UNK_ID
 
 # Ids below this are the special tokens; the task's symbols follow.
 FIRST_SYMBOL_ID = 3

@@ -12,8 +12,9 @@ data.vocab_train_examples examples, spread evenly over the split) and cached at
 less the data.extra_ids sentinel ids kept free at the top for span corruption. With several
 processes only process 0 trains; the others wait for the file to appear, which needs a workdir
 all hosts can read (a shared filesystem or gs://). Training is deterministic, so a lost
-vocabulary is rebuilt identically. A task with its own fixed vocabulary (Task.tokenizer, e.g. the
-symbolic alphabets of the synthetic diagnostics) uses it as is: nothing is trained or cached.
+vocabulary is rebuilt identically. A task with its own fixed vocabulary (DataTask.tokenizer,
+e.g. the symbolic alphabets of the synthetic diagnostics) uses it as is: nothing is trained or
+cached.
 """
 import time
 from collections.abc import Iterator, Sequence
@@ -23,16 +24,16 @@ import ml_collections
 import numpy as np
 from etils import epath
 
-from synth.data.classification import classification_eval_batches, classification_train_iterator
-from synth.data.pipeline import WeightedTokens, lm_eval_batches, lm_train_iterator
+from synth.config import spm_vocab_size
+from synth import kinds
+from synth.data.pipeline import WeightedTokens
 from synth.data.python_docs import python_docs
-from synth.data.registry import (SOURCES, TASKS, Task, check_model_kind, get_task, register_source,
-                                 register_task)
-from synth.data.seq2seq import seq2seq_eval_batches, seq2seq_train_iterator
+from synth.data.registry import (SOURCES, TASKS, DataTask, get_task,
+                                 register_source, register_task)
 from synth.data.tokenizer import Tokenizer, load_or_train_tokenizer
 
-__all__ = ["Data", "SOURCES", "TASKS", "Task", "get_data", "get_lm_data", "get_task",
-           "register_source", "register_task", "row_lengths", "run_tokenizer", "vocab_path"]
+__all__ = ["Data", "SOURCES", "TASKS", "DataTask", "get_data", "get_lm_data", "get_task",
+           "register_source", "register_task", "run_tokenizer", "vocab_path"]
 
 # How long non-zero processes wait for process 0 to write the vocabulary.
 VOCAB_WAIT_S = 1800
@@ -44,26 +45,11 @@ def _python_docs(split: str, data_dir: str) -> Sequence[str]:
   return python_docs(split)
 
 
-def spm_vocab_size(config: ml_collections.ConfigDict) -> int:
-  """Pieces of the SentencePiece model: the model's vocabulary less the sentinel ids."""
-  size = int(config.model.vocab_size) - int(config.data.extra_ids)
-  if size <= 0 or int(config.data.extra_ids) < 0:
-    raise ValueError(f"data.extra_ids={config.data.extra_ids} leaves no room in "
-                     f"model.vocab_size={config.model.vocab_size}")
-  return size
-
-
 def vocab_path(config: ml_collections.ConfigDict, workdir: str) -> str:
   """Where the run's SentencePiece model lives (given, or cached in the workdir)."""
   if config.data.vocab_path:
     return str(config.data.vocab_path)
   return str(epath.Path(workdir) / "vocab" / f"spm_{spm_vocab_size(config)}.model")
-
-
-def row_lengths(config: ml_collections.ConfigDict) -> tuple[int, int]:
-  """(input, target) tokens per row of an encoder-decoder batch; 0 means data.seq_len."""
-  d = config.data
-  return int(d.max_input_len or d.seq_len), int(d.max_target_len or d.seq_len)
 
 
 def label_text(kind: str, label_names: Sequence[str], label) -> str:
@@ -108,67 +94,85 @@ def _ids(ids) -> np.ndarray:
   return np.asarray(ids, np.int32)
 
 
-class _Featurizer:
-  """Raw examples -> what the batch pipeline of the model kind reads.
+class Featurizer:
+  """Raw examples -> token ids, in the forms the model kinds read (synth.kinds picks one):
 
-    lm:                          token ids (WeightedTokens if the example weights its tokens)
-    seq2seq:                     a list of {'inputs', 'targets'} token-id pairs
-    classification, classifier:  {'inputs', 'label'}
-    classification, text-to-text a list of one pair, the label as a target string
+    lm:        token ids (WeightedTokens if the example weights its tokens)
+    pairs:     a list of {'inputs', 'targets'} token-id pairs: a seq2seq task's, or a
+               classification task's learnt text-to-text (the label as its target string)
+    labelled:  {'inputs', 'label'}
   """
 
-  def __init__(self, task: Task, kind: str, model_kind: str, tokenizer: Tokenizer,
+  def __init__(self, task: DataTask, kind: str, model_kind, tokenizer: Tokenizer,
                config: ml_collections.ConfigDict, label_names: tuple[str, ...]):
     self.task, self.kind, self.tokenizer, self.config = task, kind, tokenizer, config
-    self.label_names = label_names
-    self.text_to_text = kind in ("classification", "regression") and (
-        model_kind == "encoder_decoder")
+    self.model_kind, self.label_names = model_kind, label_names
 
-  def _pair(self, inputs: str, targets: str) -> dict:
-    return {"inputs": _ids(self.tokenizer.encode(inputs)),
-            "targets": _ids(self.tokenizer.encode(targets))}
+  def __call__(self, ex: dict):
+    """One example, tokenized in this thread (the training pipeline's map)."""
+    return self.model_kind.featurize(self, ex)
 
-  def _lm(self, ex: dict, ids: np.ndarray):
+  def batch(self, examples: Sequence[dict]) -> list:
+    """Many examples, tokenized together (SentencePiece encodes a batch in parallel); pairs
+    come back flattened to one list."""
+    return self.model_kind.featurize_batch(self, examples)
+
+  def _encode(self, texts) -> list[np.ndarray]:
+    return [_ids(t) for t in self.tokenizer.encode_batch(list(texts))]
+
+  def _weighted(self, ex: dict, ids: np.ndarray):
     """An LM example's ids, with its per-token weights if it has them."""
     if "weights" not in ex:
       return ids
     if len(ex["weights"]) != len(ids):
       raise ValueError(f"data.source '{self.task.name}': an example has {len(ex['weights'])} "
                        f"weights for its {len(ids)} tokens; per-token weights need the task's "
-                       "own tokenizer (Task.tokenizer), one token per symbol")
+                       "own tokenizer (DataTask.tokenizer), one token per symbol")
     return WeightedTokens(ids, ex["weights"])
 
-  def __call__(self, ex: dict):
-    """One example, tokenized in this thread (the training pipeline's map)."""
-    if self.kind == "lm":
-      return self._lm(ex, _ids(self.tokenizer.encode(ex["text"])))
+  def lm(self, ex: dict):
+    return self._weighted(ex, _ids(self.tokenizer.encode(ex["text"])))
+
+  def lm_batch(self, examples: Sequence[dict]) -> list:
+    return [self._weighted(ex, ids)
+            for ex, ids in zip(examples, self._encode(ex["text"] for ex in examples))]
+
+  def _texts(self, ex: dict) -> tuple[str, str]:
+    """(input, target) text of a seq2seq example, or of a labelled one learnt text-to-text."""
     if self.kind == "seq2seq":
-      if self.task.pairs_from_text is not None:
-        return self.task.pairs_from_text(_ids(self.tokenizer.encode(ex["text"])), self.config)
-      return [self._pair(ex["inputs"], ex["targets"])]
-    if self.text_to_text:
-      return [self._pair(ex["text"], label_text(self.kind, self.label_names, ex["label"]))]
+      return ex["inputs"], ex["targets"]
+    return ex["text"], label_text(self.kind, self.label_names, ex["label"])
+
+  def _inputs(self, ids) -> np.ndarray:
+    """An encoder input; a task that keeps the end of over-long inputs (truncate_inputs_left)
+    cuts them here to the tokens that fit before eos, where the pipeline's own cut
+    (synth.data.seq2seq.features) would keep their start."""
+    ids = _ids(ids)
+    if not self.task.truncate_inputs_left:
+      return ids
+    return ids[-(self.model_kind.input_length(self.config) - 1):]
+
+  def pairs(self, ex: dict) -> list[dict]:
+    if self.task.pairs_from_text is not None:
+      return self.task.pairs_from_text(_ids(self.tokenizer.encode(ex["text"])), self.config)
+    inputs, targets = self._texts(ex)
+    return [{"inputs": self._inputs(self.tokenizer.encode(inputs)),
+             "targets": _ids(self.tokenizer.encode(targets))}]
+
+  def pairs_batch(self, examples: Sequence[dict]) -> list[dict]:
+    if self.task.pairs_from_text is not None:
+      return [pair for ids in self._encode(ex["text"] for ex in examples)
+              for pair in self.task.pairs_from_text(ids, self.config)]
+    texts = [self._texts(ex) for ex in examples]
+    return [{"inputs": self._inputs(i), "targets": t}
+            for i, t in zip(self._encode(t[0] for t in texts), self._encode(t[1] for t in texts))]
+
+  def labelled(self, ex: dict) -> dict:
     return {"inputs": _ids(self.tokenizer.encode(ex["text"])), "label": ex["label"]}
 
-  def batch(self, examples: Sequence[dict]) -> list:
-    """Many examples, tokenized together (SentencePiece encodes a batch in parallel); the
-    seq2seq kinds come back flattened to one list of pairs."""
-    enc = lambda texts: [_ids(t) for t in self.tokenizer.encode_batch(list(texts))]
-    if self.kind == "lm":
-      return [self._lm(ex, ids) for ex, ids in zip(examples, enc(ex["text"] for ex in examples))]
-    if self.kind == "seq2seq" and self.task.pairs_from_text is not None:
-      return [pair for ids in enc(ex["text"] for ex in examples)
-              for pair in self.task.pairs_from_text(ids, self.config)]
-    if self.kind == "seq2seq" or self.text_to_text:
-      if self.kind == "seq2seq":
-        sources = [ex["inputs"] for ex in examples]
-        targets = [ex["targets"] for ex in examples]
-      else:
-        sources = [ex["text"] for ex in examples]
-        targets = [label_text(self.kind, self.label_names, ex["label"]) for ex in examples]
-      return [{"inputs": i, "targets": t} for i, t in zip(enc(sources), enc(targets))]
+  def labelled_batch(self, examples: Sequence[dict]) -> list[dict]:
     return [{"inputs": ids, "label": ex["label"]}
-            for ids, ex in zip(enc(ex["text"] for ex in examples), examples)]
+            for ids, ex in zip(self._encode(ex["text"] for ex in examples), examples)]
 
 
 class Data:
@@ -176,9 +180,10 @@ class Data:
 
   Attributes:
     task: the registry entry; kind: its kind under this config ('lm', 'seq2seq',
-      'classification' or 'regression'); model_kind: config.model.kind.
-    tokenizer: the SentencePiece tokenizer, or the task's own fixed vocabulary (Task.tokenizer);
-      either way pad 0, eos 1, unk 2.
+      'classification' or 'regression'); model_kind: the synth.kinds object of
+      config.model.kind, which says how examples are featurised and batched.
+    tokenizer: the SentencePiece tokenizer, or the task's own fixed vocabulary
+      (DataTask.tokenizer); either way pad 0, eos 1, unk 2.
     train: this process's endless, checkpointable grain iterator of training batches: the LM
       keys of synth.data.pipeline, the encoder-decoder keys of synth.data.seq2seq (also for
       classification learnt text-to-text) or the classifier keys of synth.data.classification.
@@ -186,14 +191,14 @@ class Data:
     label_names: a classification task's label names (the target strings text-to-text).
   """
 
-  def __init__(self, *, task: Task, kind: str, config: ml_collections.ConfigDict,
+  def __init__(self, *, task: DataTask, kind: str, config: ml_collections.ConfigDict,
                tokenizer: Tokenizer, sources: dict, label_names: tuple[str, ...],
                shard: tuple[int, int], batch_size: int, eval_batch_size: int):
-    self.task, self.kind, self.model_kind = task, kind, config.model.kind
+    self.task, self.kind, self.model_kind = task, kind, kinds.model_kind(config.model.kind)
     self.tokenizer, self.label_names = tokenizer, label_names
     self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
     self._config, self._sources, self._shard = config, sources, shard
-    self._featurize = _Featurizer(task, kind, self.model_kind, tokenizer, config, label_names)
+    self._featurize = Featurizer(task, kind, self.model_kind, tokenizer, config, label_names)
     self._examples, self._tokens = {}, {}
     self.train = self._train_iterator()
 
@@ -207,14 +212,7 @@ class Data:
     examples = grain.MapDataset.source(self._source("train")).map(self._featurize)
     common = dict(batch_size=self.batch_size, seed=self._config.seed, shard_index=index,
                   shard_count=count, read_threads=d.read_threads)
-    if self.kind == "lm":
-      return lm_train_iterator(examples, seq_len=d.seq_len, pack=d.pack, **common)
-    if self.model_kind == "encoder_decoder":
-      input_len, target_len = row_lengths(self._config)
-      return seq2seq_train_iterator(examples, input_len=input_len, target_len=target_len,
-                                    pack=d.pack, drop_long=d.drop_long, **common)
-    return classification_train_iterator(examples, seq_len=d.seq_len,
-                                         regression=self.kind == "regression", **common)
+    return self.model_kind.train_iterator(examples, self._config, self.kind, **common)
 
   def examples(self, split: str) -> list[dict]:
     """The raw examples of a split (strings and labels: what decoding is scored against),
@@ -236,28 +234,9 @@ class Data:
   def eval_batches(self, split: str = "validation") -> Sequence[dict]:
     """This process's batches of a split: every example once (capped by data.max_eval_examples),
     the same number of batches on every process, padding rows with weight 0."""
-    d, (index, count) = self._config.data, self._shard
+    index, count = self._shard
     common = dict(batch_size=self.eval_batch_size, shard_index=index, shard_count=count)
-    examples = self.tokens(split)
-    if self.kind == "lm":
-      return lm_eval_batches(examples, seq_len=d.seq_len, pack=d.pack, **common)
-    if self.model_kind == "encoder_decoder":
-      input_len, target_len = row_lengths(self._config)
-      return seq2seq_eval_batches(examples, input_len=input_len, target_len=target_len,
-                                  pack=d.pack, **common)
-    return classification_eval_batches(examples, seq_len=d.seq_len,
-                                       regression=self.kind == "regression", **common)
-
-
-def _check_classifier(task: Task, kind: str, config, label_names: tuple[str, ...]) -> None:
-  """The classifier head must have one output per label (one for regression)."""
-  if config.model.kind != "encoder_classifier":
-    return
-  want = 1 if kind == "regression" else len(label_names)
-  if want and config.model.num_classes != want:
-    raise ValueError(f"data.source '{task.name}' has {want} "
-                     f"{'output (regression)' if kind == 'regression' else 'classes'}, but "
-                     f"model.num_classes is {config.model.num_classes}")
+    return self.model_kind.eval_batches(self.tokens(split), self._config, self.kind, **common)
 
 
 def run_tokenizer(config: ml_collections.ConfigDict, workdir: str, *, train_examples=None,
@@ -265,7 +244,7 @@ def run_tokenizer(config: ml_collections.ConfigDict, workdir: str, *, train_exam
   """The run's tokenizer: the one place that says which it is, for get_data and for every reader
   of a trained run (`synth decode`), so that they cannot disagree.
 
-  The task's own fixed vocabulary (Task.tokenizer) if it has one, else the SentencePiece model
+  The task's own fixed vocabulary (DataTask.tokenizer) if it has one, else the SentencePiece model
   at vocab_path(config, workdir). With `train_examples` (get_data passes the train split) a
   missing model is trained from them by process 0 and waited for by the others; without, it
   must exist, as it does for any run that has trained.
@@ -291,7 +270,7 @@ def run_tokenizer(config: ml_collections.ConfigDict, workdir: str, *, train_exam
   return tokenizer
 
 
-def _task_tokenizer(task: Task, config):
+def _task_tokenizer(task: DataTask, config):
   """The task's own fixed vocabulary, checked against model.vocab_size."""
   tokenizer = task.tokenizer(config)
   if tokenizer.vocab_size > spm_vocab_size(config):
@@ -320,9 +299,8 @@ def get_data(config: ml_collections.ConfigDict, workdir: str, *,
   d = config.data
   task = get_task(d.source)
   kind = task.kind_for(config)
-  check_model_kind(task, kind, config.model.kind)
   label_names = tuple(task.label_names) or tuple(d.label_names)
-  _check_classifier(task, kind, config, label_names)
+  kinds.model_kind(config.model.kind).check_task(task.name, kind, config, label_names)
   if task.check is not None:
     task.check(config)
   batch_size = _per_process(d.batch_size, process_count, "data.batch_size")

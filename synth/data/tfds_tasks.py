@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from synth.data import span_corruption
-from synth.data.registry import Task, register_task
+from synth.data.registry import DataTask, register_task
 
 
 class DatasetNotPreparedError(ValueError):
@@ -105,9 +105,9 @@ def tfds_source(tfds_name: str, fmt: Callable[[dict], dict],
 
 
 def tfds_task(name: str, tfds_name: str, kind: str, fmt: Callable[[dict], dict], *,
-              splits: dict[str, str] | None = None, **task_fields) -> Task:
+              splits: dict[str, str] | None = None, **task_fields) -> DataTask:
   """Registers a task reading `tfds_name` (see tfds_source)."""
-  return register_task(Task(name=name, kind=kind, source=tfds_source(tfds_name, fmt, splits),
+  return register_task(DataTask(name=name, kind=kind, source=tfds_source(tfds_name, fmt, splits),
                             **task_fields))
 
 

@@ -1,9 +1,9 @@
 """SentencePiece tokenizer: load a model, or train one deterministically and cache it on disk.
 
-Ids follow the T5 convention every model and loss in synth assumes: pad = 0, eos = 1, unk = 2,
-no bos. Training is made reproducible (one thread, fixed seed, identity normalisation) so the
-same texts give a byte-identical model on every machine, and a resumed run that retrains a lost
-vocabulary gets the same ids. Text round-trips exactly: newlines are a piece of their own,
+Ids follow the convention of synth/token_ids.py that every model and loss assumes: pad = 0,
+eos = 1, unk = 2, no bos. Training is made reproducible (one thread, fixed seed, identity
+normalisation) so the same texts give a byte-identical model on every machine, and a resumed
+run that retrains a lost vocabulary gets the same ids. Text round-trips exactly: newlines are a piece of their own,
 whitespace is kept as written and unseen characters fall back to UTF-8 byte pieces, which
 matters for a corpus of docstrings full of indented code.
 """
@@ -14,9 +14,8 @@ from collections.abc import Iterable, Iterator
 import sentencepiece as spm
 from etils import epath
 
-PAD_ID = 0
-EOS_ID = 1
-UNK_ID = 2
+from synth.token_ids import EOS_ID, PAD_ID, UNK_ID
+
 # Lines longer than this many bytes are skipped by the trainer (its own default).
 _MAX_LINE_BYTES = 4192
 # Training samples at most this many lines; smaller corpora are used whole.

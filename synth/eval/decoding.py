@@ -33,13 +33,13 @@ import numpy as np
 from flax import nnx
 
 from synth.attention import is_length_bound
-from synth.data.tokenizer import EOS_ID, PAD_ID
-from synth.eval.search import (Decoded, beam_search, check_sampling, expand_beams,
-                               greedy_search, sample_search)
+from synth.eval.search import (Decoded, beam_search, check_no_repeat, check_sampling,
+                               expand_beams, greedy_search, sample_search)
+from synth.kinds import MODEL_KINDS, model_kind
 from synth.models import ModelConfig
+from synth.token_ids import EOS_ID, PAD_ID
 
 METHODS = ("greedy", "sample", "beam")
-DECODING_KINDS = ("decoder", "encoder_decoder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +50,7 @@ class DecodeOptions:
   max_length: length of the returned sequences (a decoder LM's prompt included); None = the
     model's max_len.
   beam_size, alpha: beam width and GNMT length-penalty exponent ((5 + len) / 6)^alpha.
+  no_repeat_ngram_size: no n-gram of this size twice in an output, in every method (0 = off).
   temperature, top_k, top_p: sampling only; top_k 0 and top_p 1 disable those filters.
   eos_id: ends a sequence. start_id: the first decoder input of an encoder-decoder.
   """
@@ -60,6 +61,7 @@ class DecodeOptions:
   temperature: float = 1.0
   top_k: int = 0
   top_p: float = 1.0
+  no_repeat_ngram_size: int = 0
   eos_id: int = EOS_ID
   start_id: int = PAD_ID
 
@@ -73,6 +75,7 @@ class DecodeOptions:
     if self.alpha < 0:
       raise ValueError(f"length penalty alpha must be >= 0, got {self.alpha}")
     check_sampling(self.temperature, self.top_k, self.top_p)
+    check_no_repeat(self.no_repeat_ngram_size)
 
 
 def check_decode_length(model_config: ModelConfig, length: int, what: str = "decode"):
@@ -94,7 +97,8 @@ def check_decode_length(model_config: ModelConfig, length: int, what: str = "dec
 
 def _search(options: DecodeOptions, step_fn, cache, first, length, rng, forced=None,
             num_forced=None) -> Decoded:
-  common = dict(eos_id=options.eos_id, forced=forced, num_forced=num_forced, blocked=(PAD_ID,))
+  common = dict(eos_id=options.eos_id, forced=forced, num_forced=num_forced, blocked=(PAD_ID,),
+                no_repeat_ngram_size=options.no_repeat_ngram_size)
   if options.method == "greedy":
     return greedy_search(step_fn, cache, first, length, **common)
   if options.method == "sample":
@@ -167,12 +171,13 @@ def make_generate_fn(model_config: ModelConfig, options: DecodeOptions,
   (a jax key) is used by sampling only.
   """
   cfg = model_config
-  if cfg.kind not in DECODING_KINDS:
+  kind = model_kind(cfg.kind)
+  if not kind.decodes:
     raise ValueError(f"cannot decode with a model of kind '{cfg.kind}'; decoding needs one of "
-                     f"{', '.join(DECODING_KINDS)}")
+                     f"{', '.join(k.name for k in MODEL_KINDS.values() if k.decodes)}")
   length = options.max_length or cfg.max_len
   check_decode_length(cfg, length)
-  if cfg.kind == "decoder" and length < 2:
+  if kind.continues_prompts and length < 2:
     raise ValueError(f"a decoder LM needs max_length >= 2 (prompt and one token), got {length}")
 
   def constrain(tree):
@@ -185,7 +190,7 @@ def make_generate_fn(model_config: ModelConfig, options: DecodeOptions,
     model = merge(model_state)
     model.eval()
     inputs = constrain(inputs)
-    if cfg.kind == "decoder":
+    if kind.continues_prompts:
       out = _decode_lm(model, inputs, rng, options, length, constrain)
     else:
       out = _decode_encoder_decoder(model, inputs, rng, options, length, constrain)
@@ -198,9 +203,9 @@ def make_generate_fn(model_config: ModelConfig, options: DecodeOptions,
     inputs = jnp.asarray(inputs)
     if inputs.ndim != 2 or inputs.shape[1] < 1:
       raise ValueError(f"inputs must be (batch, length) token ids, got shape {inputs.shape}")
-    if cfg.kind == "decoder" and inputs.shape[1] > length:
+    if kind.continues_prompts and inputs.shape[1] > length:
       raise ValueError(f"prompts of width {inputs.shape[1]} do not fit max_length={length}")
-    if cfg.kind == "encoder_decoder":
+    if kind.cross_attention:
       check_decode_length(cfg, inputs.shape[1], "encode")
     if batch_sharding is not None:
       try:

@@ -7,9 +7,6 @@ write the samples to TensorBoard and <workdir>/samples/. The trainer's final eva
 the same row for the last checkpoint. A checkpoint that cannot be restored is reported and
 skipped; the others are still evaluated.
 """
-import datetime
-import hashlib
-import json
 import math
 import os
 
@@ -19,23 +16,23 @@ import ml_collections
 import numpy as np
 from etils import epath
 
-from synth.data.tokenizer import EOS_ID
+from synth.config import mesh_rules
+from synth.data.seq2seq import with_eos
+from synth.data.tasks import get_data
 from synth.eval import task_metrics
+from synth.kinds import model_kind
 from synth.eval.decoding import DecodeOptions, make_generate_fn, token_lists
 from synth.models import ModelConfig
-from synth.parallel import batch_shards
-from synth.run_files import append_jsonl, read_jsonl, write_text_atomic
+from synth.parallel import batch_sharding, batch_shards, global_batch, make_mesh
+from synth.run_files import append_result, config_hash, read_jsonl, result_row, write_samples
 from synth.summary_writer import SummaryWriter
-from synth.train.reporting import Progress
+from synth.token_ids import EOS_ID
 from synth.train import checkpoints as ckpt
+from synth.train.reporting import Progress
+from synth.train.restore import load_checkpoint
+from synth.train.steps import make_eval_step
 
 CHECKPOINT_CHOICES = "latest|all|best|<step>"
-
-
-def global_batch(local_batch: dict, sharding) -> dict:
-  """This process's rows -> global jax.Arrays sharded over the batch axes of the mesh."""
-  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-          for k, v in local_batch.items()}
 
 
 def loss_metrics(eval_step, state, rngs, batches, sharding, max_batches: int = 0) -> dict:
@@ -60,25 +57,13 @@ def loss_metrics(eval_step, state, rngs, batches, sharding, max_batches: int = 0
   return metrics
 
 
-def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config a run wrote to <workdir>/config.json."""
-  path = epath.Path(workdir) / "config.json"
-  if not path.exists():
-    raise FileNotFoundError(f"{path} does not exist: is {workdir} a synth workdir?")
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
-
-
-def config_hash(config) -> str:
-  """A short, stable fingerprint of a config (which settings produced a result)."""
-  text = json.dumps(json.loads(config.to_json_best_effort()), sort_keys=True)
-  return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def decode_options(config) -> DecodeOptions:
   e = config.eval
+  # .get: the config.json of a run from before the field existed has none.
   return DecodeOptions(method=e.method, max_length=e.max_decode_len or None,
                        beam_size=e.beam_size, alpha=e.alpha, temperature=e.temperature,
-                       top_k=e.top_k, top_p=e.top_p)
+                       top_k=e.top_k, top_p=e.top_p,
+                       no_repeat_ngram_size=int(e.get("no_repeat_ngram_size", 0)))
 
 
 def select_steps(workdir: str, steps: list[int], which: str, best_metric: str = "loss",
@@ -115,11 +100,10 @@ class Evaluator:
   """Evaluates training states of one run config on one mesh (restored or live)."""
 
   def __init__(self, config, workdir: str, mesh, layout, data):
-    from synth.parallel import batch_sharding
-    from synth.train.steps import make_eval_step
     self.config, self.workdir, self.layout, self.data = config, workdir, layout, data
     self.model_cfg = ModelConfig.from_config(config.model)
-    self.sharding = batch_sharding(mesh, tuple(tuple(r) for r in config.mesh.rules))
+    self.kind = model_kind(self.model_cfg.kind)
+    self.sharding = batch_sharding(mesh, mesh_rules(config))
     self.eval_step = make_eval_step(layout)
     self._generate = self._predict = None
 
@@ -167,18 +151,18 @@ class Evaluator:
 
   def seq2seq_outputs(self, state, rngs, split: str) -> tuple[list[str], list[dict]]:
     """Decoded output text for the eval examples' inputs, in order, and those examples."""
-    from synth.data.tasks import row_lengths
     cap = self.config.eval.max_decode_examples
     examples = self.data.examples(split)
     tokens = self.data.tokens(split)
     if cap:
       examples, tokens = examples[:cap], tokens[:cap]
     generate = self._generator()
-    input_len = row_lengths(self.config)[0]
+    input_len = self.kind.input_length(self.config)
     outputs = []
     progress = Progress(f"decoding {split} ({self.config.eval.method})", len(tokens))
-    for i, (n, array) in enumerate(self._padded_batches([list(t["inputs"]) for t in tokens],
-                                                        input_len)):
+    # The encoder reads each input as training did: cut to fit, ending with eos.
+    inputs = [with_eos(t["inputs"], input_len).tolist() for t in tokens]
+    for i, (n, array) in enumerate(self._padded_batches(inputs, input_len)):
       out = generate((state["params"], state["frozen"], rngs), jnp.asarray(array),
                      jax.random.fold_in(jax.random.key(self.config.seed), i))
       rows = token_lists(_host(out.tokens))[:n]
@@ -188,12 +172,11 @@ class Evaluator:
 
   def classifier_outputs(self, state, rngs, split: str) -> tuple[list, list]:
     """(predicted label ids or floats, true labels) of every real eval row, in order."""
-    from synth.train.objectives import model_outputs
     if self._predict is None:
-      parts, kind = self.layout.parts, self.model_cfg.kind
+      parts, kind = self.layout.parts, self.kind
 
       def predict(params, frozen, rngs, batch):
-        return model_outputs(parts.merge(params, frozen, rngs, train=False), batch, kind)
+        return kind.outputs(parts.merge(params, frozen, rngs, train=False), batch)
       self._predict = jax.jit(predict)
     predictions, labels = [], []
     for batch in self.data.eval_batches(split):
@@ -208,31 +191,9 @@ class Evaluator:
   def evaluate(self, state, rngs, split: str = "validation") -> tuple[dict, list[dict]]:
     """(metrics, samples) of one state on one split: every example counted once."""
     metrics = self.losses(state, rngs, split)
-    kind, model_kind = self.data.kind, self.model_cfg.kind
-    names = task_metrics.metric_names(self.config, kind)
-    samples = []
-    if model_kind == "decoder":
-      samples = self.lm_samples(state, rngs, split)
-    elif model_kind == "encoder_decoder":
-      outputs, examples = self.seq2seq_outputs(state, rngs, split)
-      if kind == "seq2seq":
-        sources = [ex["inputs"] for ex in examples]
-        references = [ex["targets"] for ex in examples]
-        predictions = outputs
-      else:  # classification/regression learnt text-to-text: the label is the target text
-        sources = [ex["text"] for ex in examples]
-        references = [ex["label"] for ex in examples]
-        predictions = (task_metrics.to_floats(outputs) if kind == "regression"
-                       else task_metrics.label_ids(outputs, self.data.label_names))
-      metrics.update(task_metrics.score(names, self.config, predictions=predictions,
-                                        references=references))
-      samples = [{"source": s, "reference": str(r), "prediction": o} for s, r, o in
-                 zip(sources, references, outputs)][:self.config.eval.num_samples]
-    else:
-      predictions, labels = self.classifier_outputs(state, rngs, split)
-      metrics.update(task_metrics.score(names, self.config, predictions=predictions,
-                                        references=labels))
-    return metrics, samples
+    names = task_metrics.metric_names(self.config, self.data.kind)
+    scores, samples = self.kind.evaluate(self, state, rngs, split, names)
+    return {**metrics, **scores}, samples
 
 
 def _host(x) -> np.ndarray:
@@ -243,39 +204,9 @@ def _host(x) -> np.ndarray:
   return np.asarray(jax.device_get(x))
 
 
-def write_samples(workdir: str, step: int, split: str, samples: list[dict], writer=None):
-  """Samples as a text file under <workdir>/samples/ and as TensorBoard text."""
-  if not samples or jax.process_index() != 0:
-    return
-  blocks = [f"source: {s['source']}\nreference: {s['reference']}\nprediction: {s['prediction']}"
-            for s in samples]
-  directory = epath.Path(workdir) / "samples"
-  directory.mkdir(parents=True, exist_ok=True)
-  write_text_atomic(directory / f"{split}_step{step}.txt", "\n\n".join(blocks) + "\n")
-  if writer is not None:
-    writer.write_texts(step, {f"{split}/samples": "\n\n".join(
-        "    " + b.replace("\n", "\n    ") for b in blocks)})
-
-
-def result_row(step: int, split: str, metrics: dict, fingerprint: str,
-               source: str = "eval") -> dict:
-  """One eval_results.jsonl row: what `synth eval` (source 'eval') and the trainer's final
-  evaluation (source 'train') record. A table that scores a run's best checkpoint reads only
-  'eval' rows: the trainer's row is for its last step, whichever is best."""
-  return {"step": int(step), "split": split, **metrics, "config_hash": fingerprint,
-          "source": source,
-          "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-
-
-def append_result(workdir: str, row: dict):
-  if jax.process_index() == 0:
-    append_jsonl(epath.Path(workdir) / "eval_results.jsonl", [row])
-
-
 def eval_mesh(config, devices=None):
   """The run's mesh if it fits the devices present, else pure data parallelism over them (a
   checkpoint restores onto any mesh)."""
-  from synth.parallel import make_mesh
   try:
     return make_mesh(config.mesh, devices)
   except ValueError:
@@ -289,9 +220,6 @@ def evaluate_checkpoints(config, workdir: str, *, which: str = "latest",
   Restores onto `devices` (default: every device present) with a mesh from the run's config if
   it fits them, else a pure data-parallel mesh.
   """
-  from synth.data.tasks import get_data
-  from synth.train.trainer import load_checkpoint
-
   mesh = eval_mesh(config, devices)
   checkpoints = ckpt.Checkpoints(workdir, read_only=True)
   try:

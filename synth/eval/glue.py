@@ -1,12 +1,12 @@
 """GLUE and SuperGLUE metrics per task, and the benchmark averages, as T5 computes them.
 
-Every score is on T5's 0-100 scale (correlations and Matthews' coefficient included). TASKS maps
-each benchmark's tasks to their metrics and to the group they are averaged in. The benchmark
+Every score is on T5's 0-100 scale (correlations and Matthews' coefficient included). BENCHMARKS
+maps each benchmark's tasks to their metrics and to the group they are averaged in. The benchmark
 average (T5's compute_avg_glue, which the Synthesizer paper's T5-based GLUE / SuperGLUE tables
 follow) is the mean over groups of the mean of every metric in the group: one group per task,
 except MNLI, whose matched and mismatched accuracies form one group. WNLI is scored but, as in T5
-and the paper's tables, left out of the GLUE average (its validation set is adversarial to
-anything but the majority class).
+and the paper's tables, left out of the GLUE average (its validation set is adversarial to anything
+but the majority class).
 
 Inputs: class ids for classification tasks (MRPC and QQP's positive class, 'duplicate', is 1),
 floats for STS-B, one 0/1 label per answer option plus a question id per option for MultiRC, and
@@ -54,8 +54,8 @@ _SUPER_GLUE = {
     "wic": _task("accuracy"),
     "wsc": _task("accuracy"),
 }
-TASKS = {benchmark: {name: make(name) for name, make in tasks.items()}
-         for benchmark, tasks in (("glue", _GLUE), ("super_glue", _SUPER_GLUE))}
+BENCHMARKS = {benchmark: {name: make(name) for name, make in tasks.items()}
+              for benchmark, tasks in (("glue", _GLUE), ("super_glue", _SUPER_GLUE))}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -165,16 +165,17 @@ def squad_metrics(predictions: Sequence[str], answers: Sequence[Sequence[str]]) 
 # ------------------------------------------------------------------------------------------------
 
 def _lookup(benchmark: str, task: str) -> TaskMetrics:
-  if benchmark not in TASKS:
-    raise ValueError(f"unknown benchmark '{benchmark}'; choose from {', '.join(TASKS)}")
-  if task not in TASKS[benchmark]:
+  if benchmark not in BENCHMARKS:
+    raise ValueError(f"unknown benchmark '{benchmark}'; choose from {', '.join(BENCHMARKS)}")
+  if task not in BENCHMARKS[benchmark]:
     raise ValueError(f"unknown {benchmark} task '{task}'; choose from "
-                     f"{', '.join(TASKS[benchmark])}")
-  return TASKS[benchmark][task]
+                     f"{', '.join(BENCHMARKS[benchmark])}")
+  return BENCHMARKS[benchmark][task]
 
 
 def score_task(benchmark: str, task: str, predictions, targets, *, groups=None) -> dict:
-  """The task's metrics (see TASKS) as {metric name: score}; `groups` = MultiRC question ids."""
+  """The task's metrics (see BENCHMARKS) as {metric name: score}; `groups` = MultiRC question
+  ids."""
   spec = _lookup(benchmark, task)
   if task == "record":
     return squad_metrics(predictions, targets)
@@ -194,9 +195,9 @@ def benchmark_average(benchmark: str, results: dict) -> float:
 
   results: {task: {metric: score}} with every averaged task of the benchmark (others ignored).
   """
-  tasks = {name: spec for name, spec in TASKS.get(benchmark, {}).items() if spec.averaged}
+  tasks = {name: spec for name, spec in BENCHMARKS.get(benchmark, {}).items() if spec.averaged}
   if not tasks:
-    raise ValueError(f"unknown benchmark '{benchmark}'; choose from {', '.join(TASKS)}")
+    raise ValueError(f"unknown benchmark '{benchmark}'; choose from {', '.join(BENCHMARKS)}")
   missing = [f"{t}/{m}" for t, spec in tasks.items() for m in spec.metrics
              if m not in results.get(t, {})]
   if missing:

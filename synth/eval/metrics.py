@@ -1,4 +1,5 @@
-"""Generation and language-model metrics: BLEU (detokenised and T2T tokenised), ROUGE, perplexity.
+"""Generation metrics: BLEU (detokenised and T2T tokenised), ROUGE, and the dialogue metrics
+(BLEU-1, ROUGE-L, METEOR, CIDEr).
 
 Scores are on the 0-100 scale the paper's tables use. GLUE / SuperGLUE task metrics are in
 synth.eval.glue.
@@ -18,7 +19,6 @@ Two BLEUs, because they answer different questions:
   (every hypothesis shorter than 4 tokens) T2T skips that order where sacrebleu scores 0.
 """
 import dataclasses
-import math
 import re
 from typing import Sequence
 
@@ -67,20 +67,6 @@ def tokenized_bleu(hypotheses: Sequence[str], references, *,
   return _corpus_bleu(hypotheses, references, tokenize="intl", lowercase=not case_sensitive)
 
 
-def log_perplexity(loss_sum: float, token_count: float) -> float:
-  """Mean negative log-likelihood in nats per token (what the C4 comparison reports)."""
-  if token_count <= 0:
-    raise ValueError(f"perplexity needs a positive token count, got {token_count}")
-  return float(loss_sum) / float(token_count)
-
-
-def perplexity(loss_sum: float, token_count: float) -> float:
-  """exp(log_perplexity): per token of the model's vocabulary (subwords for LM1B here, so not
-  comparable with per-word perplexities without converting)."""
-  log_ppl = log_perplexity(loss_sum, token_count)
-  return math.exp(log_ppl) if log_ppl < 700 else math.inf
-
-
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -115,3 +101,80 @@ def rouge(predictions: Sequence[str], references: Sequence[str], *,
     for t in rouge_types:
       totals[t].append(scores[t].fmeasure)
   return {t: 100.0 * float(np.mean(v)) for t, v in totals.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# Dialogue: the paper's PersonaChat metrics
+# ------------------------------------------------------------------------------------------------
+# The paper reports BLEU-1, ROUGE-L, METEOR and CIDEr, the set Maluuba's nlg-eval prints. Each is
+# computed here by an established implementation; where that differs from nlg-eval's the
+# docstring says how. METEOR and CIDEr score words: both sides are tokenised with sacrebleu's 13a
+# tokeniser (the one `bleu` uses) and lowercased, as the COCO caption tools lowercase.
+
+DIALOGUE_METRICS = ("bleu1", "rougeL", "meteor", "cider")
+
+
+def _words(text: str) -> list[str]:
+  from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+  return Tokenizer13a()(text.strip()).lower().split()
+
+
+def _check_pairs(predictions, references, what: str) -> None:
+  if len(predictions) != len(references):
+    raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+  if not predictions:
+    raise ValueError(f"{what} needs at least one prediction")
+
+
+def bleu1(hypotheses: Sequence[str], references) -> BleuScore:
+  """Corpus BLEU-1 (0-100): sacrebleu with max_ngram_order=1 and no smoothing, otherwise its
+  defaults (13a tokenisation, cased): clipped unigram precision times the brevity penalty.
+  Smoothing only changes a corpus with no matching unigram at all, which scores 0 unsmoothed.
+  nlg-eval's Bleu_1 (the COCO caption code) is the same quantity, up to its tokenisation."""
+  return _corpus_bleu(hypotheses, references, max_ngram_order=1, smooth_method="none")
+
+
+def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float:
+  """Mean ROUGE-L F1 (0-100) over examples, with rouge-score (see `rouge`). nlg-eval's ROUGE_L
+  weights recall by beta 1.2 instead of F1's 1."""
+  return rouge(predictions, references, rouge_types=("rougeL",))["rougeL"]
+
+
+def meteor(predictions: Sequence[str], references: Sequence[str]) -> float:
+  """Mean sentence METEOR (0-100) with nltk's meteor_score: exact, Porter-stem and WordNet
+  synonym matches, alpha 0.9, beta 3, gamma 0.5 (Lavie & Agarwal 2007). WordNet comes from this
+  machine (synth.eval.wordnet), never a download. nlg-eval runs the METEOR 1.5 jar (Java, with
+  paraphrase tables) and scores the corpus as a whole, so its numbers are not these."""
+  _check_pairs(predictions, references, "METEOR")
+  from nltk.translate.meteor_score import meteor_score
+
+  from synth.eval.wordnet import wordnet
+  reader = wordnet()
+  scores = [meteor_score([_words(r)], _words(p), wordnet=reader)
+            for p, r in zip(predictions, references)]
+  return 100.0 * float(np.mean(scores))
+
+
+def cider(predictions: Sequence[str], references: Sequence[str]) -> float:
+  """Corpus CIDEr-D with the COCO caption code (pycocoevalcap: n-grams 1-4, sigma 6, clipped
+  tf-idf, idf over this corpus's references), times 100: the scale of the paper's table (its
+  19.09 is nlg-eval's 0.1909). The idf makes it a corpus metric: one example alone scores 0."""
+  _check_pairs(predictions, references, "CIDEr")
+  try:
+    from pycocoevalcap.cider.cider import Cider
+  except ImportError:
+    raise ImportError("CIDEr needs pycocoevalcap: pip install 'synth[dialogue]'") from None
+  hypotheses = {i: [" ".join(_words(p))] for i, p in enumerate(predictions)}
+  refs = {i: [" ".join(_words(r))] for i, r in enumerate(references)}
+  if not any(ref[0] for ref in refs.values()):
+    return 0.0  # no reference n-gram to weigh (pycocoevalcap fails on an empty idf table)
+  score, _ = Cider().compute_score(refs, hypotheses)
+  return 100.0 * float(score)
+
+
+def dialogue(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+  """The paper's four PersonaChat metrics: {'bleu1', 'rougeL', 'meteor', 'cider'}, 0-100."""
+  return {"bleu1": bleu1(predictions, references).score,
+          "rougeL": rouge_l(predictions, references),
+          "meteor": meteor(predictions, references),
+          "cider": cider(predictions, references)}

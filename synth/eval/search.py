@@ -16,7 +16,10 @@ generated and never end a row (a decoder LM continuing prompts of different leng
 so every row's prompt is read at its true positions). After a row emits `eos_id` its later
 outputs are padding (0). Tokens in `blocked` (the decoders block padding, which a real sequence
 never contains) are never chosen; scores stay the model's own log-probabilities, not
-renormalised over the other tokens.
+renormalised over the other tokens. With no_repeat_ngram_size n > 0 no n-gram occurs twice in a
+row's outputs (forced tokens included; they are never blocked themselves): at every step the
+tokens that would complete an n-gram already there are blocked, per row and per beam (the rule
+of fairseq and Hugging Face, which dialogue and summarisation models use against loops).
 
 Caches. Leaves with a leading axis are per row; scalar leaves (the shared decode position) are
 shared by all rows. Beam search takes the cache for the batch B, repeats every row beam_size
@@ -29,7 +32,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-PAD_ID = 0
+from synth.token_ids import PAD_ID
+
 NEG_INF = -jnp.inf
 
 StepFn = Callable[[jax.Array, object], tuple[jax.Array, object]]
@@ -108,14 +112,49 @@ def _block(logits, blocked: tuple[int, ...]):
   return logits.at[..., jnp.asarray(blocked)].set(NEG_INF)
 
 
+def check_no_repeat(no_repeat_ngram_size: int) -> None:
+  if no_repeat_ngram_size < 0:
+    raise ValueError(f"no_repeat_ngram_size must be >= 0 (0 = off), got {no_repeat_ngram_size}")
+
+
+def repeated_ngram_tokens(out, t, n: int, vocab: int):
+  """(N, vocab) bool: the tokens that, chosen as output t, would repeat an n-gram of out[:, :t].
+
+  out (N, length) holds each row's outputs 0 .. t-1 (later entries are ignored). An earlier
+  n-gram starting at j (j + n - 1 < t) whose first n - 1 tokens equal the last n - 1 outputs
+  bans its last token, out[j + n - 1]. Written with static shapes for the search loops:
+  O(N * length * n) per step, no host round trip.
+  """
+  rows, length = out.shape
+  if n < 1 or length < n:
+    return jnp.zeros((rows, vocab), bool)
+  starts = jnp.arange(length - n + 1)
+  match = jnp.broadcast_to(starts <= t - n, (rows, length - n + 1))
+  if n > 1:
+    tail = jax.lax.dynamic_slice_in_dim(out, jnp.maximum(t - n + 1, 0), n - 1, axis=1)
+    for k in range(n - 1):
+      match = match & (out[:, k:k + length - n + 1] == tail[:, k:k + 1])
+  banned = jnp.zeros((rows, vocab), jnp.int32).at[
+      jnp.arange(rows)[:, None], out[:, n - 1:]].add(match.astype(jnp.int32))
+  return banned > 0
+
+
+def _no_repeat(logits, out, t, n: int):
+  """logits (N, V) with the tokens that would repeat an n-gram of out (N, length) at -inf."""
+  if not n:
+    return logits
+  return jnp.where(repeated_ngram_tokens(out, t, n, logits.shape[-1]), NEG_INF, logits)
+
+
 def _token_log_prob(logits, tokens):
   log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
   return jnp.take_along_axis(log_probs, tokens[:, None], axis=-1)[:, 0]
 
 
 def _one_token_search(step_fn: StepFn, cache, first, length: int, choose, *, eos_id: int,
-                      forced, num_forced, blocked) -> Decoded:
+                      forced, num_forced, blocked, no_repeat_ngram_size: int) -> Decoded:
   """The loop shared by greedy and sampling: choose(logits, t) picks each row's next token."""
+  check_no_repeat(no_repeat_ngram_size)
   batch = first.shape[0]
   forced, num_forced = _forcing(forced, num_forced, batch, length)
 
@@ -123,7 +162,8 @@ def _one_token_search(step_fn: StepFn, cache, first, length: int, choose, *, eos
     t, cache, last, out, log_prob, lengths, done = state
     logits, cache = step_fn(last, cache)
     is_forced = t < num_forced
-    token = jnp.where(is_forced, forced[:, t], choose(_block(logits, blocked), t))
+    allowed = _no_repeat(_block(logits, blocked), out, t, no_repeat_ngram_size)
+    token = jnp.where(is_forced, forced[:, t], choose(allowed, t))
     token = jnp.where(done, PAD_ID, token)
     live = ~done & ~is_forced
     log_prob = log_prob + jnp.where(live, _token_log_prob(logits, token), 0.0)
@@ -144,16 +184,19 @@ def _one_token_search(step_fn: StepFn, cache, first, length: int, choose, *, eos
 
 
 def greedy_search(step_fn: StepFn, cache, first, length: int, *, eos_id: int,
-                  forced=None, num_forced=None, blocked: tuple[int, ...] = ()) -> Decoded:
+                  forced=None, num_forced=None, blocked: tuple[int, ...] = (),
+                  no_repeat_ngram_size: int = 0) -> Decoded:
   """The most likely next token at every step, until eos or `length` outputs."""
   return _one_token_search(step_fn, cache, first, length,
                            lambda logits, t: jnp.argmax(logits, axis=-1).astype(jnp.int32),
-                           eos_id=eos_id, forced=forced, num_forced=num_forced, blocked=blocked)
+                           eos_id=eos_id, forced=forced, num_forced=num_forced, blocked=blocked,
+                           no_repeat_ngram_size=no_repeat_ngram_size)
 
 
 def sample_search(step_fn: StepFn, cache, first, length: int, rng, *, eos_id: int,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                  forced=None, num_forced=None, blocked: tuple[int, ...] = ()) -> Decoded:
+                  forced=None, num_forced=None, blocked: tuple[int, ...] = (),
+                  no_repeat_ngram_size: int = 0) -> Decoded:
   """Ancestral sampling from filter_logits(logits); step t draws with fold_in(rng, t)."""
   check_sampling(temperature, top_k, top_p)
 
@@ -162,7 +205,8 @@ def sample_search(step_fn: StepFn, cache, first, length: int, rng, *, eos_id: in
     return jax.random.categorical(jax.random.fold_in(rng, t), filtered, axis=-1).astype(jnp.int32)
 
   return _one_token_search(step_fn, cache, first, length, choose, eos_id=eos_id,
-                           forced=forced, num_forced=num_forced, blocked=blocked)
+                           forced=forced, num_forced=num_forced, blocked=blocked,
+                           no_repeat_ngram_size=no_repeat_ngram_size)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -218,7 +262,7 @@ class _BeamState(NamedTuple):
 
 def beam_search(step_fn: StepFn, cache, first, length: int, *, beam_size: int,
                 alpha: float = 0.6, eos_id: int, forced=None, num_forced=None,
-                blocked: tuple[int, ...] = ()) -> Decoded:
+                blocked: tuple[int, ...] = (), no_repeat_ngram_size: int = 0) -> Decoded:
   """Beam search returning the best finished hypothesis per example.
 
   Every step extends each of the beam_size alive hypotheses by every token and ranks the
@@ -242,7 +286,10 @@ def beam_search(step_fn: StepFn, cache, first, length: int, *, beam_size: int,
     eos_id: the token that ends a hypothesis.
     forced, num_forced: an optional forced prefix per row (see the module docstring).
     blocked: tokens never chosen (see the module docstring).
+    no_repeat_ngram_size: no n-gram of this size twice in a hypothesis (0 = off; see the module
+      docstring).
   """
+  check_no_repeat(no_repeat_ngram_size)
   if beam_size < 1:
     raise ValueError(f"beam_size must be >= 1, got {beam_size}")
   if alpha < 0:
@@ -260,6 +307,8 @@ def beam_search(step_fn: StepFn, cache, first, length: int, *, beam_size: int,
     if 2 * k > k * vocab:
       raise ValueError(f"beam search needs a vocabulary of at least 2 tokens, got {vocab}")
     log_probs = _block(jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1), blocked)
+    log_probs = _no_repeat(log_probs, s.alive.reshape(batch * k, length), s.t,
+                           no_repeat_ngram_size)
     log_probs = log_probs.reshape(batch, k, vocab)
     is_forced = s.t < num_forced
     forced_row = jnp.where(jnp.arange(vocab) == forced[:, s.t][:, None], 0.0, NEG_INF)

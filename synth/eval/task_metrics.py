@@ -4,6 +4,9 @@ config.eval.metrics lists metric names ('' = the task kind's default):
   bleu, tokenized_bleu   translation (sacrebleu's standard detokenised BLEU, and the tokenised
                          BLEU the T2T-era papers reported)
   rouge                  summarisation (ROUGE-1/2/L/Lsum F-measure)
+  dialogue               the paper's PersonaChat metrics: BLEU-1, ROUGE-L, METEOR and CIDEr;
+                         each alone as bleu1, rougeL, meteor, cider (METEOR needs WordNet and
+                         CIDEr pycocoevalcap: `pip install 'synth[dialogue]'`)
   accuracy               classification, exact match of the label (or the target text)
   glue                   the GLUE/SuperGLUE task's own metrics (data.source 'glue/<task>' or
                          'super_glue/<task>'), as the paper and T5 report them
@@ -16,7 +19,8 @@ import numpy as np
 from synth.eval import glue
 from synth.eval import metrics as text_metrics
 
-METRICS = ("bleu", "tokenized_bleu", "rouge", "accuracy", "glue", "correlation")
+METRICS = ("bleu", "tokenized_bleu", "rouge", "dialogue", *text_metrics.DIALOGUE_METRICS,
+           "accuracy", "glue", "correlation")
 DEFAULTS = {"lm": (), "seq2seq": ("bleu", "tokenized_bleu"), "classification": ("accuracy",),
             "regression": ("correlation",)}
 
@@ -38,7 +42,7 @@ def glue_task(config) -> tuple[str, str] | None:
   """('glue' | 'super_glue', task) for a GLUE/SuperGLUE data source, else None."""
   source = str(config.data.source)
   benchmark, _, task = source.partition("/")
-  if benchmark in glue.TASKS and task:
+  if benchmark in glue.BENCHMARKS and task:
     task = task.split(".")[0]  # super_glue/wsc.fixed -> wsc
     task = {"mnli_matched": "mnli_matched", "mnli": "mnli_matched"}.get(task, task)
     return benchmark, task
@@ -78,6 +82,16 @@ def score(names: Sequence[str], config, *, predictions, references) -> dict:
                                                           list(references)).score
     elif name == "rouge":
       out.update(text_metrics.rouge(list(predictions), list(references)))
+    elif name == "dialogue":
+      out.update(text_metrics.dialogue(list(predictions), list(references)))
+    elif name == "bleu1":
+      out["bleu1"] = text_metrics.bleu1(list(predictions), list(references)).score
+    elif name == "rougeL":
+      out["rougeL"] = text_metrics.rouge_l(list(predictions), list(references))
+    elif name == "meteor":
+      out["meteor"] = text_metrics.meteor(list(predictions), list(references))
+    elif name == "cider":
+      out["cider"] = text_metrics.cider(list(predictions), list(references))
     elif name == "accuracy":
       out["accuracy"] = 100.0 * float(np.mean([p == r for p, r in zip(predictions, references)]))
     elif name == "correlation":

@@ -5,10 +5,11 @@ import jax
 import jax.numpy as jnp
 
 from synth.attention import WEIGHTINGS, parse_variant, takes_relative_bias
-from synth.attention.causal_blocks import AUTO, resolve_block
+from synth.attention.causal_blocks import resolve_block
 from synth.attention.fused import IMPLS, check_impl
+from synth.kinds import MODEL_KINDS, model_kind
+from synth.model_fields import ModelFields
 
-KINDS = ("decoder", "encoder_decoder", "encoder_classifier")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # model.remat_policy -> the jax.checkpoint policy: what a rematerialised layer keeps from its
 # forward pass for the backward pass; everything else is recomputed there.
@@ -25,42 +26,15 @@ REMAT_POLICIES = {
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Architecture hyper-parameters; field meanings are documented in synth/config.py."""
-  kind: str = "decoder"
-  variant: str = "vanilla"
-  mixture: str = "softmax"
-  factor_a: int = 0
-  factor_b: int = 0
-  factor_k: int = 8
-  vocab_size: int = 32000
-  d_model: int = 512
-  num_heads: int = 8
-  d_ff: int = 2048
-  num_encoder_layers: int = 6
-  num_decoder_layers: int = 6
-  max_len: int = 256
-  positions: str = "sinusoidal"
-  norm: str = "pre"
-  tie_embeddings: bool = True
-  dropout_rate: float = 0.1
-  attention_dropout_rate: float = 0.0
-  dtype: str = "float32"
-  num_classes: int = 2
-  remat: bool = False
-  remat_policy: str = "full"
-  relative_bias: bool = False
-  conv_kernel_sizes: tuple[int, ...] = (7,)
-  linformer_k: int = 32
-  attention_impl: str = "einsum"
-  causal_block: int = AUTO
-  scan_layers: bool = False
+class ModelConfig(ModelFields):
+  """config.model as the model constructors take it: the fields (and their meaning) are
+  synth.model_fields.ModelFields'; this adds the checks that need synth.attention, and helpers."""
 
   def __post_init__(self):
     def check(name, value, choices):
       if value not in choices:
         raise ValueError(f"model.{name}='{value}' is not one of {', '.join(choices)}")
-    check("kind", self.kind, KINDS)
+    check("kind", self.kind, tuple(MODEL_KINDS))
     check("positions", self.positions, ("sinusoidal", "learned"))
     check("norm", self.norm, ("pre", "post"))
     check("dtype", self.dtype, tuple(DTYPES))
@@ -94,9 +68,10 @@ class ModelConfig:
                        f"model.conv_kernel_sizes={self.conv_kernel_sizes} differ by layer")
     if self.linformer_k < 1:
       raise ValueError(f"model.linformer_k must be >= 1, got {self.linformer_k}")
-    if self.variant == "linformer" and self.kind != "encoder_classifier":
-      raise ValueError(f"model.variant='linformer' cannot be causal, so it needs "
-                       f"model.kind='encoder_classifier', got '{self.kind}'")
+    if self.variant == "linformer" and model_kind(self.kind).causal:
+      bidirectional = [k.name for k in MODEL_KINDS.values() if not k.causal]
+      raise ValueError(f"model.variant='linformer' cannot be causal, so it needs model.kind "
+                       f"{' or '.join(repr(k) for k in bidirectional)}, got '{self.kind}'")
     if self.d_model % self.num_heads:
       raise ValueError(f"model.d_model={self.d_model} is not divisible by "
                        f"model.num_heads={self.num_heads}")

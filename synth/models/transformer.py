@@ -18,8 +18,7 @@ from synth.models.config import REMAT_POLICIES, ModelConfig
 from synth.models.layers import (Embed, FeedForward, LayerNorm, LearnedPositions, OutputHead,
                                  sinusoidal_encoding)
 from synth.params import LOGICAL_AXES, logical_axes, param
-
-PAD_ID = 0
+from synth.token_ids import PAD_ID
 
 
 def key_mask(tokens, segment_ids):

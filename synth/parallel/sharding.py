@@ -158,3 +158,9 @@ def batch_sharding(mesh: Mesh, rules: Rules) -> NamedSharding:
   whatever its rank; the global batch size must be divisible by the product of those axes.
   """
   return NamedSharding(mesh, logical_to_mesh_spec(("batch",), rules, mesh))
+
+
+def global_batch(local_batch: dict, sharding) -> dict:
+  """This process's rows -> global jax.Arrays sharded over the batch axes of the mesh."""
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in local_batch.items()}

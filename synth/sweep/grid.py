@@ -12,6 +12,7 @@ import runpy
 import sys
 from collections.abc import Iterable
 
+from synth.config import spm_vocab_size
 from synth.run_files import is_remote as is_url  # one definition of "remote" for the package
 from synth.sweep.spec import Experiment, Task
 
@@ -170,7 +171,7 @@ def shared_vocab_path(run: Run, config) -> str | None:
   """The per-task SentencePiece model this run shares, or None to keep the config's own."""
   if run.parent is not None or not run.task.share_vocab or config.data.vocab_path:
     return None
-  pieces = int(config.model.vocab_size) - int(config.data.extra_ids)
+  pieces = spm_vocab_size(config)
   return join(run.root, run.table, run.task.name, "vocab", f"spm_{pieces}.model")
 
 
@@ -193,7 +194,7 @@ def plan(run: Run, repo: str, extra_overrides: dict | None = None) -> RunPlan:
   config = resolve_config(run, repo)
   overrides = {**run.overrides(), **(extra_overrides or {})}
   shared = shared_vocab_path(run, config)
-  pieces = int(config.model.vocab_size) - int(config.data.extra_ids)
+  pieces = spm_vocab_size(config)
   if run.parent is not None:
     vocab = plan(run.parent, repo).vocab_path
     overrides["data.vocab_path"] = vocab

@@ -224,8 +224,4 @@ def _name(path) -> str:
   return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
 
 
-def is_primary() -> bool:
-  return jax.process_index() == 0
-
-
 __all__ = ["CheckpointError", "Checkpoints", "find_state_dir", "restore_params"]

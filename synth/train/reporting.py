@@ -21,7 +21,12 @@ def say(message: str, *args) -> None:
 
 
 class Reporter:
-  """Writes scalar metrics to TensorBoard and metrics.jsonl, and logs a progress line."""
+  """Writes scalar metrics to TensorBoard and metrics.jsonl, and logs a progress line.
+
+  Not clu.periodic_actions.ReportProgress: it puts its steps/s and ETA line in an XManager work
+  unit's notes and writes steps_per_sec through a clu MetricWriter (whose TensorBoard writer
+  needs TensorFlow); it prints nothing. Here the line goes to stdout, with the loss, learning
+  rate and tokens/s beside steps/s."""
 
   def __init__(self, workdir: str, num_steps: int, start_step: int):
     self.primary = jax.process_index() == 0

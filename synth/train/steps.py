@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from synth.train.losses import correct_predictions
-from synth.train.objectives import loss_sums, model_outputs, output_loss_sums
+from synth.kinds import model_kind
 from synth.train.state import StateLayout
 
 
@@ -31,6 +30,7 @@ def make_train_step(layout: StateLayout, tx, schedule, *, seed: int, accum: int 
                     label_smoothing: float = 0.0):
   """Returns jitted train_step(state, rngs, batch) -> (state, metrics); the state is donated."""
   parts = layout.parts
+  kind = model_kind(parts.kind)
   dropout_key = jax.random.key(seed + 2)
 
   def micro_step(params, frozen, rngs, batch, key):
@@ -39,7 +39,7 @@ def make_train_step(layout: StateLayout, tx, schedule, *, seed: int, accum: int 
       # match_shape: the stacked layers of model.scan_layers hold one dropout key per layer,
       # and each gets its own split of `key`; a scalar key (unscanned layers) is `key` itself.
       nnx.reseed(model, dropout=key, policy="match_shape")
-      loss_sum, weight_sum = loss_sums(model, batch, parts.kind, label_smoothing)
+      loss_sum, weight_sum = kind.loss_sums(kind.outputs(model, batch), batch, label_smoothing)
       return loss_sum, weight_sum
     (loss_sum, weight_sum), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     return loss_sum, weight_sum, grads
@@ -71,28 +71,14 @@ def make_train_step(layout: StateLayout, tx, schedule, *, seed: int, accum: int 
                  out_shardings=(layout.shardings, None))
 
 
-def eval_sums(outputs, batch, kind: str) -> dict:
-  """What one eval batch adds up: 'loss_sum' and 'weight_sum', and for a decoder LM also
-  'correct_sum', the weight of the target tokens the model's argmax predicts (token accuracy).
-
-  Sums, not means, so loss_metrics adds batches (and devices) exactly and divides once.
-  Only decoder LMs count tokens: a classifier's and an encoder-decoder's accuracy is the task
-  metric of their decoded or predicted outputs (task_metrics), which a teacher-forced token
-  count under the same name would contradict, and a regression head has no argmax.
-  """
-  loss_sum, weight_sum = output_loss_sums(outputs, batch, kind)
-  sums = {"loss_sum": loss_sum, "weight_sum": weight_sum}
-  if kind == "decoder":
-    sums["correct_sum"], _ = correct_predictions(outputs, batch["targets"], batch.get("weights"))
-  return sums
-
-
 def make_eval_step(layout: StateLayout):
-  """Returns jitted eval_step(params, frozen, rngs, batch) -> eval_sums of the model's outputs."""
+  """Returns jitted eval_step(params, frozen, rngs, batch) -> the kind's eval_sums (synth.kinds)
+  of the model's outputs."""
   parts = layout.parts
+  kind = model_kind(parts.kind)
 
   def eval_step(params, frozen, rngs, batch):
-    model = parts.merge(params, frozen, rngs, train=False)
-    return eval_sums(model_outputs(model, batch, parts.kind), batch, parts.kind)
+    return kind.eval_sums(kind.outputs(parts.merge(params, frozen, rngs, train=False), batch),
+                          batch)
 
   return jax.jit(eval_step)

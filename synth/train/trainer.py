@@ -9,23 +9,23 @@ import json
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from clu import parameter_overview
 from etils import epath
 
-from synth.config import parse_profile_steps, validate_config
+from synth.config import mesh_rules, parse_profile_steps, validate_config
 from synth.data.tasks import get_data
-from synth.eval.evaluate import (Evaluator, append_result, config_hash, global_batch, result_row,
-                                 write_samples)
+from synth.eval.evaluate import Evaluator
 from synth.models import ModelConfig
-from synth.parallel import batch_sharding, make_mesh
-from synth.run_files import write_text_atomic
+from synth.parallel import batch_sharding, global_batch, make_mesh
+from synth.run_files import (append_result, config_hash, result_row, write_samples,
+                             write_text_atomic)
 from synth.train import checkpoints as ckpt
 from synth.train.optimizer import make_optimizer
 from synth.train.preemption import Preemption
 from synth.train.reporting import Reporter, say
+from synth.train.restore import restore_latest_intact
 from synth.train.state import init_rngs, init_state, state_layout
 from synth.train.workdir import (WorkdirLock, check_batch_sizes, prepare_workdir,
                                  remove_failed_start)
@@ -48,6 +48,11 @@ class _StepProfiler:
   step's results are ready, so the trace holds its device work. The window ends at num_steps at
   the latest; a run stopped inside it (preemption, an error) stops the trace on its way out, and
   a resumed run traces what is left of it.
+
+  Not clu.periodic_actions.Profile: that one starts at one exact step (first_profile: a run
+  resumed past it traces nothing), stops without waiting for the traced steps' device work, and
+  lets an error in stopping the trace reach the training loop; a trace is diagnostics, so here
+  any profiler failure is a warning.
   """
 
   def __init__(self, window: tuple[int, int] | None, workdir: str, num_steps: int):
@@ -130,7 +135,7 @@ def train(config, workdir: str, devices=None) -> dict:
     validate_config(config)
     model_cfg = ModelConfig.from_config(config.model)
     mesh = make_mesh(config.mesh, devices)
-    rules = tuple(tuple(r) for r in config.mesh.rules)
+    rules = mesh_rules(config)
     data_sharding = batch_sharding(mesh, rules)
     check_batch_sizes(config, data_sharding)
     created = prepare_workdir(workdir)
@@ -287,63 +292,3 @@ def train(config, workdir: str, devices=None) -> dict:
   finally:
     lock.release()
     preemption.restore()
-
-
-def restore_latest_intact(checkpoints, layout, train_iter, config, workdir: str):
-  """(step, state) of the newest checkpoint that restores, or (None, None) if there is none.
-
-  A checkpoint that cannot be read (a truncated or overwritten file) is skipped with a message
-  and the next older one is tried; once an older one restores, the unreadable ones are moved
-  aside (<step>.corrupt), never deleted, so that the steps can be saved again. If none restores,
-  nothing is moved and the newest one's error is raised: a config that no longer matches the
-  checkpoints fails every one of them the same way.
-  """
-  skipped = []
-  for step in sorted(checkpoints.all_steps(), reverse=True):
-    # Saved data positions apply only to as many processes as saved them.
-    reset_data = (bool(config.train.get("reset_data_on_resume", False))
-                  and checkpoints.saved_process_count(step) not in (None, jax.process_count()))
-    say("resuming from checkpoint step %d in %s%s", step, workdir,
-        " (input pipeline restarted from its beginning: train.reset_data_on_resume)"
-        if reset_data else "")
-    try:
-      state = checkpoints.restore(step, layout.abstract_state, None if reset_data else train_iter)
-    except ckpt.UnreadableCheckpointError as e:
-      say("checkpoint step %d is unreadable, trying the one before: %s", step, e.reason)
-      skipped.append((step, e))
-      continue
-    for bad, _ in skipped:
-      say("moved unreadable checkpoint step %d to %s", bad, checkpoints.set_aside(bad))
-    return step, state
-  if skipped:
-    raise skipped[0][1]
-  return None, None
-
-
-def load_checkpoint(config, workdir: str, mesh, step: int | None = None):
-  """Restores a run's checkpoint (default: latest) onto `mesh`, whatever mesh it was saved from.
-
-  Returns (layout, state, rngs). The data iterator position is not restored.
-  """
-  model_cfg = ModelConfig.from_config(config.model)
-  tx, _ = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
-  rules = tuple(tuple(r) for r in config.mesh.rules)
-  layout = state_layout(model_cfg, tx, mesh, rules, config.seed)
-  checkpoints = ckpt.Checkpoints(workdir, read_only=True)
-  try:
-    step = checkpoints.latest_step() if step is None else step
-    if step is None:
-      raise ckpt.CheckpointError(f"no checkpoint in {workdir}/checkpoints")
-    state = checkpoints.restore(step, layout.abstract_state)
-  finally:
-    checkpoints.close()
-  return layout, state, init_rngs(layout, model_cfg, config.seed)
-
-
-def evaluate_checkpoint(config, workdir: str, *, devices=None, step: int | None = None,
-                        split: str = "validation") -> dict:
-  """Eval loss/perplexity of a checkpoint on `split`, on the given devices (default: all)."""
-  mesh = make_mesh(config.mesh, devices)
-  layout, state, rngs = load_checkpoint(config, workdir, mesh, step)
-  evaluator = Evaluator(config, workdir, mesh, layout, get_data(config, workdir))
-  return evaluator.losses(state, rngs, split, config.train.eval_steps)

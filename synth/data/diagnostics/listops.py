@@ -33,7 +33,7 @@ import statistics
 
 from synth.data.diagnostics.common import (GeneratedSplit, check_positive, check_split,
                                            knobs_from_config)
-from synth.data.registry import Task, register_task
+from synth.data.registry import DataTask, register_task
 from synth.data.symbols import SymbolVocabulary
 
 NAME = "listops"
@@ -211,7 +211,7 @@ def check(config) -> None:
                      f"data.seq_len to at least {k.max_length}")
 
 
-TASK = register_task(Task(
+TASK = register_task(DataTask(
     name=NAME, kind="classification", source=source, check=check, label_names=LABEL_NAMES,
     tokenizer=lambda config: VOCABULARY,
     description="ListOps (LRA grammar), 10-class value of a nested list expression"))

@@ -38,7 +38,7 @@ import random
 
 from synth.data.diagnostics.common import (GeneratedSplit, check_positive, check_split,
                                            knobs_from_config)
-from synth.data.registry import Task, register_task
+from synth.data.registry import DataTask, register_task
 from synth.data.symbols import SymbolVocabulary
 
 NAME = "mqar"
@@ -140,7 +140,7 @@ def check(config) -> None:
                      f"data.seq_len to at least {k.seq_len}")
 
 
-TASK = register_task(Task(
+TASK = register_task(DataTask(
     name=NAME, kind="lm", source=source, check=check,
     tokenizer=lambda config: vocabulary(knobs(config)),
     description="multi-query associative recall (Zoology), loss on the answers only"))

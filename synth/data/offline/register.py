@@ -8,14 +8,14 @@ is a one-line error naming `synth data prepare offline`, raised when the split i
 """
 from synth.data.offline.corpora import CORPORA, Corpus
 from synth.data.offline.sources import load_examples
-from synth.data.registry import Task, register_task
+from synth.data.registry import DataTask, register_task
 
 
-def _task(corpus: Corpus) -> Task:
+def _task(corpus: Corpus) -> DataTask:
   def source(split: str, config) -> list[dict]:
     return load_examples(corpus.name, split, config.data.data_dir)
-  return Task(name=corpus.task, kind=corpus.kind, source=source, label_names=corpus.label_names,
+  return DataTask(name=corpus.task, kind=corpus.kind, source=source, label_names=corpus.label_names,
               description=corpus.description)
 
 
-TASKS = {corpus.name: register_task(_task(corpus)) for corpus in CORPORA.values()}
+OFFLINE_TASKS = {corpus.name: register_task(_task(corpus)) for corpus in CORPORA.values()}
