@@ -32,6 +32,13 @@ AUTO_BLOCKS = 8
 AUTO_MIN_LENGTH = 1024
 
 
+def check_block(setting: int) -> None:
+  """A ValueError unless `setting` is 0, AUTO or a block size. It reads no device, so a config
+  can be checked before jax.distributed.initialize (which must precede any backend use)."""
+  if setting != AUTO and setting < 0:
+    raise ValueError(f"causal_block={setting} must be 0 (dense), {AUTO} (auto) or a block size")
+
+
 def resolve_block(setting: int, n: int, platform: str | None = None) -> int:
   """The block size used at length n: 0 (dense) or a size < n. One rule for model and bench.
 
@@ -39,11 +46,11 @@ def resolve_block(setting: int, n: int, platform: str | None = None) -> int:
   CPU (dense), else a block size (>= n means one block: dense). platform: the backend the
   product runs on (default: JAX's default backend).
   """
+  check_block(setting)
   if setting == AUTO:
-    platform = platform or jax.default_backend()
-    return -(-n // AUTO_BLOCKS) if n >= AUTO_MIN_LENGTH and platform != "cpu" else 0
-  if setting < 0:
-    raise ValueError(f"causal_block={setting} must be 0 (dense), {AUTO} (auto) or a block size")
+    if n < AUTO_MIN_LENGTH:
+      return 0
+    return -(-n // AUTO_BLOCKS) if (platform or jax.default_backend()) != "cpu" else 0
   return setting if 0 < setting < n else 0
 
 

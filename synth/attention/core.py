@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.experimental import checkify
 
-from synth.attention.causal_blocks import AUTO, causal_block_matmul, resolve_block
+from synth.attention.causal_blocks import AUTO, causal_block_matmul, check_block, resolve_block
 from synth.attention.fused import check_impl, fused_attention
 from synth.attention.masks import (MASK_VALUE, attention_allowed, attention_bias,
                                    check_packed_positions)
@@ -66,7 +66,7 @@ class SynthesizerAttention(nnx.Module):
     # How a dot-product component is computed (synth.attention.fused); einsum for the others.
     self.attention_impl = check_impl(attention_impl, dropout_rate=dropout_rate)
     # Blocked lower-triangular P V of causal shared weights (synth.attention.causal_blocks).
-    resolve_block(causal_block, 1)  # validates the setting now, not at the first step
+    check_block(causal_block)  # validates the setting now, not at the first step
     self.causal_block = causal_block
     self.variant = variant
     self.num_heads, self.head_dim, self.max_len = num_heads, head_dim, max_len

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from synth.attention import WEIGHTINGS, parse_variant, takes_relative_bias
-from synth.attention.causal_blocks import resolve_block
+from synth.attention.causal_blocks import check_block
 from synth.attention.fused import IMPLS, check_impl
 from synth.kinds import MODEL_KINDS, model_kind
 from synth.model_fields import ModelFields
@@ -46,7 +46,7 @@ class ModelConfig(ModelFields):
                        "attention takes bf16/fp16 only); use attention_impl='xla' for float32")
     try:
       check_impl(self.attention_impl, dropout_rate=self.attention_dropout_rate)
-      resolve_block(self.causal_block, 1)
+      check_block(self.causal_block)
     except ValueError as e:
       raise ValueError(f"model.{e}") from None
     parse_variant(self.variant)
