@@ -9,13 +9,12 @@
 
 # %%
 import os
-import runpy
 
 import ml_collections
 
 import synth
+from synth import config_files
 from synth.inspect import inspect_run
-from synth.shipped_files import resolve
 from synth.train.trainer import train
 
 workdir = os.environ.get("SYNTH_QUICKSTART_DIR", "workdirs/quickstart")
@@ -27,11 +26,9 @@ steps = int(os.environ.get("SYNTH_QUICKSTART_STEPS", "240"))
 # this cell resumes from the latest checkpoint instead of starting again.
 
 # %%
-config: ml_collections.ConfigDict = runpy.run_path(resolve("configs/lm_python_docs.py"))[
-    "get_config"]()
-config.train.num_steps = steps
-config.train.checkpoint_every = steps
-config.train.eval_every = steps
+# The same loader as `synth train --config=... --config.train.num_steps=...`.
+config: ml_collections.ConfigDict = config_files.load("configs/lm_python_docs.py", {
+    "train.num_steps": steps, "train.checkpoint_every": steps, "train.eval_every": steps})
 metrics = train(config, workdir)
 print({k: round(v, 3) for k, v in metrics.items() if isinstance(v, float)})
 

@@ -1,22 +1,23 @@
 """The `synth` command line: `synth <command> [flags]`; `synth --help` lists the commands.
 
-train, eval, decode and export follow the JAX ecosystem convention (absl flags + ml_collections config
-files): any config field can be overridden with `--config.section.field=value`; an unknown field,
-a bad value or an invalid combination is a one-line error before any work starts and before the
-workdir is touched. eval and decode read the run's resolved config from <workdir>/config.json;
-pass --config (and overrides such as --config.eval.beam_size=1) to change it. bench, sweep,
-results and data take no config file and parse their own flags (argparse), in the same
-`--name=value` style with underscores.
+Every command parses its flags with argparse, in one style: `--name=value`, underscores inside
+names. train, eval, decode, export and inspect take ml_collections config files (the JAX
+ecosystem's convention, read by synth.config_files): any config field can be overridden with
+`--config.section.field=value`; an unknown field, a bad value or an invalid combination is a
+one-line error before any work starts and before the workdir is touched. eval, decode and
+inspect read the run's resolved config from <workdir>/config.json; pass --config, or overrides
+such as --config.eval.beam_size=1, to change it. bench, sweep, results and data take no config
+and build their own parsers (synth/bench/cli.py, synth/sweep/cli.py, synth/data/offline).
 
 Every failure is one `synth: error: ...` line on stderr (synth.errors): exit status 2 for an
 input to fix, 1 for a run that failed; SYNTH_TRACEBACK=1 shows the traceback instead.
 """
+import argparse
 import os
-import runpy
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags as absl_flags
+from absl import logging
 
 from synth.errors import (LIBRARY_ECHOES, TRACEBACK_ENV, error_line, exit_code,
                           is_storage_failure)
@@ -33,7 +34,7 @@ COMMANDS = {
     "results": "collect a paper table's runs into markdown, CSV and plots",
     "data": "prepare the offline corpora once: synth data prepare offline",
 }
-# The commands that take a config (absl flags), each with its flags in the order --help lists them.
+# The commands that take a config, each with its flags in the order --help lists them.
 CONFIG_COMMANDS = {
     "train": ("config", "workdir"),
     "eval": ("workdir", "checkpoint", "split", "config"),
@@ -42,26 +43,31 @@ CONFIG_COMMANDS = {
     "inspect": ("workdir", "input", "examples", "out", "checkpoint", "attention", "layers",
                 "heads"),
 }
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file (configs/*.py), optionally with ':key=value,...' arguments; "
-    "configs/<file>.py also finds the files shipped with the package.", lock_config=True)
-_WORKDIR = flags.DEFINE_string(
-    "workdir", None, "The run's directory: checkpoints, logs, metrics and its config.json.")
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", "latest", "Which checkpoints: latest, all (eval only), best (by the trainer's "
-    "periodic eval; eval only) or a step.")
-_SPLIT = flags.DEFINE_string("split", "validation", "The split to score: validation or test.")
-_INPUT = flags.DEFINE_string("input", None, "A text file, one input per line; - reads stdin.")
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write the outputs (default: stdout).")
-_OUT = flags.DEFINE_string("out", None, "The directory to write (export: new, or empty).")
-_ATTENTION = flags.DEFINE_string(
-    "attention", "all", "Which attention to draw: all, or e.g. decoder/self,decoder/cross.")
-_LAYERS = flags.DEFINE_list("layers", None, "Which layers to draw (default: all), e.g. 0,2.")
-_HEADS = flags.DEFINE_list("heads", None, "Which heads to draw (default: all), e.g. 1,3.")
-_EXAMPLES = flags.DEFINE_integer(
-    "examples", None, "Instead of --input: the first N examples of the validation split (each "
-    "cut to model.max_len tokens).")
+# Which of those flags each command requires.
+REQUIRED = {"train": ("config", "workdir"), "eval": ("workdir",), "decode": ("workdir", "input"),
+            "export": ("workdir", "out"), "inspect": ("workdir", "out")}
+# Every flag of those commands: (what its value looks like, its help, its default).
+FLAGS = {
+    "config": ("FILE.py[:k=v,...]", "Config file (configs/*.py), optionally with ':key=value,...' "
+               "arguments; configs/<file>.py also finds the files shipped with the package.",
+               None),
+    "workdir": ("DIR", "The run's directory: checkpoints, logs, metrics and its config.json.",
+                None),
+    "checkpoint": ("WHICH", "Which checkpoints: latest, all (eval only), best (by the trainer's "
+                   "periodic eval; eval only) or a step.", "latest"),
+    "split": ("SPLIT", "The split to score: validation or test.", "validation"),
+    "input": ("FILE|-", "A text file, one input per line; - reads stdin.", None),
+    "output": ("FILE", "Where to write the outputs (default: stdout).", None),
+    "out": ("DIR", "The directory to write (export: new, or empty).", None),
+    "attention": ("STACKS", "Which attention to draw: all, or e.g. decoder/self,decoder/cross.",
+                  "all"),
+    "layers": ("I,J", "Which layers to draw (default: all), e.g. 0,2.", None),
+    "heads": ("I,J", "Which heads to draw (default: all), e.g. 1,3.", None),
+    "examples": ("N", "Instead of --input: the first N examples of the validation split (each "
+                 "cut to model.max_len tokens).", None),
+}
+# Flags every config command also takes (not listed in CONFIG_COMMANDS' order).
+VERBOSITY_HELP = "library log level: 0 shows INFO logs (default: warnings only)"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -72,29 +78,64 @@ def _fail(message: str, code: int = 2) -> None:
   sys.exit(code)
 
 
-def main(argv):
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # Our progress goes to stdout; library INFO is noise.
-  command = argv[1]
-  if len(argv) > 2:
-    _fail(f"{command} takes only --flags, got '{' '.join(argv[2:])}' (synth {command} --help)")
-  if not _WORKDIR.value:
-    _fail("--workdir is required")
-  config = _CONFIG.value
-  if config is None:
-    if command == "train":
-      _fail("--config is required")
-    from synth.run_files import load_run_config
-    try:
-      config = load_run_config(_WORKDIR.value)
-    except FileNotFoundError as e:
-      _fail(str(e))
-  if command == "decode" and not _INPUT.value:
-    _fail("decode needs --input=FILE (or - for stdin)")
-  if command == "export" and not _OUT.value:
-    _fail("export needs --out=DIR (a new or empty directory)")
-  if command == "inspect" and not ((_INPUT.value is None) != (_EXAMPLES.value is None)
-                                   and _OUT.value):
+class _ArgumentParser(argparse.ArgumentParser):
+  """argparse whose every failure is one `synth: error:` line and exit status 2."""
+
+  def error(self, message):
+    _fail(f"{message} ({self.prog} --help lists the flags)")
+
+
+def parse_command(command: str, rest: list[str]):
+  """(flags, config) of a config command's arguments; every problem is one line and exit 2.
+
+  The --config.a.b=value overrides apply to --config's file or, without one, to the run's own
+  config.json (eval, decode and inspect read that).
+  """
+  from synth import config_files
+  from synth.config import ConfigError
+  try:
+    overrides, rest = config_files.split_override_flags(rest)
+  except ConfigError as e:
+    _fail(str(e))
+  parser = _ArgumentParser(prog=f"synth {command}", add_help=False, allow_abbrev=False)
+  for name in CONFIG_COMMANDS[command]:
+    parser.add_argument(f"--{name}", type=int if name == "examples" else str,
+                        default=FLAGS[name][2])
+  parser.add_argument("--verbosity", type=int, default=None)
+  args, unknown = parser.parse_known_args(rest)
+  if unknown:
+    flag = [u for u in unknown if u.startswith("-")]
+    _fail(f"unknown flag {flag[0].split('=')[0]} (synth {command} --help lists the flags)" if flag
+          else f"{command} takes only --flags, got '{' '.join(unknown)}' (synth {command} --help)")
+  for name in ("layers", "heads"):
+    value = getattr(args, name, None)
+    if value is not None:
+      setattr(args, name, [v for v in value.split(",")])
+  for name in REQUIRED[command]:
+    if getattr(args, name) in (None, ""):
+      _fail({"config": "--config is required", "workdir": "--workdir is required",
+             "input": "decode needs --input=FILE (or - for stdin)",
+             "out": f"{command} needs --out=DIR"
+             + (" (a new or empty directory)" if command == "export" else "")}[name])
+  try:
+    if getattr(args, "config", None):
+      config = config_files.load(args.config, overrides)
+    else:
+      from synth.run_files import load_run_config
+      try:
+        config = load_run_config(args.workdir)
+      except FileNotFoundError as e:
+        _fail(str(e))
+      config = config_files.apply_overrides(config, overrides)
+  except ConfigError as e:
+    _fail(str(e))
+  return args, config
+
+
+def main(command: str, args, config) -> None:
+  """Runs a config command after its flags and config parsed."""
+  logging.set_verbosity(logging.WARNING if args.verbosity is None else args.verbosity)
+  if command == "inspect" and (args.input is None) == (args.examples is None):
     _fail("inspect needs --out=DIR and either --input=FILE (or - for stdin; one text per line) "
           "or --examples=N")
 
@@ -107,97 +148,91 @@ def main(argv):
 
   from synth.parallel.distributed import maybe_initialize_distributed
   maybe_initialize_distributed()
-  if command == "train":
-    _train(config)
-  elif command == "eval":
-    _eval(config)
-  elif command == "export":
-    _export()
-  elif command == "inspect":
-    _inspect(config)
-  else:
-    _decode(config)
+  {"train": _train, "eval": _eval, "export": _export, "inspect": _inspect,
+   "decode": _decode}[command](args, config)
 
 
-def _one_checkpoint(command: str) -> str:
+def _one_checkpoint(command: str, args) -> str:
   """--checkpoint for the commands that read one checkpoint: latest or a step."""
-  if _CHECKPOINT.value != "latest" and not _CHECKPOINT.value.isdigit():
-    _fail(f"{command} --checkpoint must be latest or a step, got '{_CHECKPOINT.value}'")
-  return _CHECKPOINT.value
+  if args.checkpoint != "latest" and not args.checkpoint.isdigit():
+    _fail(f"{command} --checkpoint must be latest or a step, got '{args.checkpoint}'")
+  return args.checkpoint
 
 
-def _export():
+def _export(args, config):
+  del config  # an export is of the run as trained
   from synth.export import export_run
   from synth.train.checkpoints import CheckpointError
-  _one_checkpoint("export")
+  _one_checkpoint("export", args)
   try:
-    record = export_run(_WORKDIR.value, _OUT.value, _CHECKPOINT.value)
+    record = export_run(args.workdir, args.out, args.checkpoint)
   except (CheckpointError, ValueError) as e:
     _fail(error_line(e, expected=True))
-  print(f"exported step {record['step']} of {_WORKDIR.value} to {_OUT.value}", flush=True)
+  print(f"exported step {record['step']} of {args.workdir} to {args.out}", flush=True)
 
 
-def _inspect(config):
+def _inspect(args, config):
   from synth.api import load
   from synth.inspect import inspect_run
   from synth.train.checkpoints import CheckpointError, Checkpoints
-  _one_checkpoint("inspect")
+  _one_checkpoint("inspect", args)
   texts = None
-  if _INPUT.value == "-":
+  if args.input == "-":
     texts = [line.rstrip("\n") for line in sys.stdin]
-  elif _INPUT.value is not None:
-    if not os.path.isfile(_INPUT.value):
-      _fail(f"--input {_INPUT.value} does not exist")
-    with open(_INPUT.value) as f:
+  elif args.input is not None:
+    if not os.path.isfile(args.input):
+      _fail(f"--input {args.input} does not exist")
+    with open(args.input) as f:
       texts = [line.rstrip("\n") for line in f]
   try:
-    run = load(_WORKDIR.value, _CHECKPOINT.value, config=config)
+    run = load(args.workdir, args.checkpoint, config=config)
     from synth.inspect import eval_texts
     texts = ([t for t in texts if t.strip()] if texts is not None
-             else eval_texts(run, _EXAMPLES.value))
+             else eval_texts(run, args.examples))
 
     def every_checkpoint():
-      steps = Checkpoints(_WORKDIR.value, read_only=True)
+      steps = Checkpoints(args.workdir, read_only=True)
       try:
         all_steps = steps.all_steps()
       finally:
         steps.close()
-      return [load(_WORKDIR.value, s, config=config) for s in all_steps]
+      return [load(args.workdir, s, config=config) for s in all_steps]
 
     indices = {}
-    for name, flag in (("layers", _LAYERS), ("heads", _HEADS)):
-      if flag.value and not all(v.strip().isdigit() for v in flag.value):
-        _fail(f"--{name} takes comma-separated indices, got '{','.join(flag.value)}'")
-      indices[name] = [int(v) for v in flag.value] if flag.value else None
-    shown = inspect_run(run, texts, _OUT.value, steps_for_alphas=every_checkpoint,
-                        attention=_ATTENTION.value, truncate=_EXAMPLES.value is not None,
+    for name in ("layers", "heads"):
+      values = getattr(args, name)
+      if values and not all(v.strip().isdigit() for v in values):
+        _fail(f"--{name} takes comma-separated indices, got '{','.join(values)}'")
+      indices[name] = [int(v) for v in values] if values else None
+    shown = inspect_run(run, texts, args.out, steps_for_alphas=every_checkpoint,
+                        attention=args.attention, truncate=args.examples is not None,
                         **indices)
   except (CheckpointError, ValueError) as e:
     _fail(error_line(e, expected=True))
   for name in sorted(shown):
-    print(os.path.join(_OUT.value, f"{name}.png"), flush=True)
+    print(os.path.join(args.out, f"{name}.png"), flush=True)
 
 
-def _train(config):
+def _train(args, config):
   """Runs the trainer; every failure is one line (run() turns them into it), not a traceback."""
   from synth.data.offline.sources import NotPreparedError
   from synth.train.checkpoints import CheckpointError
   from synth.train.trainer import NonFiniteLossError, train
   from synth.train.workdir import WorkdirLockedError
   try:
-    train(config, _WORKDIR.value)
+    train(config, args.workdir)
   except (CheckpointError, NotPreparedError, WorkdirLockedError) as e:
     _fail(error_line(e, expected=True), code=1 if is_storage_failure(e) else 2)
   except NonFiniteLossError as e:  # not a usage error: the run diverged
     _fail(str(e).splitlines()[0], code=1)
 
 
-def _eval(config):
+def _eval(args, config):
   from synth.eval.evaluate import evaluate_checkpoints
   from synth.train.checkpoints import CheckpointError
   try:
-    rows, errors = evaluate_checkpoints(config, _WORKDIR.value, which=_CHECKPOINT.value,
-                                        split=_SPLIT.value)
+    rows, errors = evaluate_checkpoints(config, args.workdir, which=args.checkpoint,
+                                        split=args.split)
   except (CheckpointError, ValueError) as e:
     _fail(str(e).splitlines()[0])
   for row in rows:
@@ -210,83 +245,23 @@ def _eval(config):
     sys.exit(1)
 
 
-def _decode(config):
+def _decode(args, config):
   from etils import epath
 
   from synth.eval.decode_text import decode_file
   from synth.train.checkpoints import CheckpointError
-  step = _one_checkpoint("decode")
+  step = _one_checkpoint("decode", args)
   step = None if step == "latest" else step
   try:
-    if _OUTPUT.value:
-      with epath.Path(_OUTPUT.value).open("w") as out:  # gs:// too
-        decode_file(config, _WORKDIR.value, _INPUT.value, out,
+    if args.output:
+      with epath.Path(args.output).open("w") as out:  # gs:// too
+        decode_file(config, args.workdir, args.input, out,
                     step=None if step is None else int(step))
     else:
-      decode_file(config, _WORKDIR.value, _INPUT.value,
+      decode_file(config, args.workdir, args.input,
                   step=None if step is None else int(step))
   except (CheckpointError, FileNotFoundError, ValueError) as e:
     _fail(str(e).splitlines()[0])
-
-
-def _config_spec(argv) -> tuple[int, str] | None:
-  """(index in argv, value) of the --config flag, if given."""
-  for i, arg in enumerate(argv):
-    if arg.startswith("--config="):
-      return i, arg[len("--config="):]
-    if arg == "--config" and i + 1 < len(argv):
-      return i + 1, argv[i + 1]
-  return None
-
-
-def _check_config_args(argv) -> list[str]:
-  """Loads the --config file once up front to turn its failures into one-line errors; returns
-  argv with the config path resolved (configs/x.py may name a file shipped with the package).
-
-  ml_collections loads config files lazily and reports an unknown --config.a.b override as a bare
-  KeyError; here a missing file, a bad `file.py:key=value` argument and an override naming a
-  field the config does not have each get a message that says what is wrong.
-  """
-  from synth import shipped_files
-  from synth.config import ConfigError
-  found = _config_spec(argv)
-  if found is None:
-    return argv
-  index, spec = found
-  path, sep, arg = spec.partition(":")
-  path = shipped_files.resolve(path)
-  if not os.path.isfile(path):
-    _fail(shipped_files.missing_message("config", spec.partition(":")[0]))
-  argv = list(argv)
-  argv[index] = (argv[index][:-len(spec)] if argv[index].endswith(spec) else "") + path + sep + arg
-  try:
-    get_config = runpy.run_path(path)["get_config"]
-    config = get_config(arg) if arg else get_config()
-  except ConfigError as e:
-    _fail(f"{path}: {e}")
-  except KeyError:
-    _fail(f"config file '{path}' defines no get_config()")
-  except SyntaxError as e:
-    _fail(f"{path}:{e.lineno}: {e.msg}: fix the config file")
-  for a in argv:
-    if a.startswith("--config."):
-      field = a[len("--config."):].split("=", 1)[0]
-      node = config
-      for part in field.split("."):
-        if not hasattr(node, "keys") or part not in node:
-          _fail(f"unknown config field '{field}' (from {a.split('=', 1)[0]}); see "
-                f"synth/config.py for the fields")
-        node = node[part]
-  return argv
-
-
-def _parse_flags(argv):
-  """absl flag parsing whose every failure is one line on stderr and exit status 2."""
-  argv = _check_config_args(argv)
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(str(e).strip().splitlines()[0])
 
 
 def usage() -> str:
@@ -298,26 +273,21 @@ def usage() -> str:
   lines += [f"  {name:<{width}}  {summary}" for name, summary in COMMANDS.items()]
   lines += ["", "`synth <command> --help` lists a command's flags. train, eval and decode take",
             "--config=FILE.py[:k=v,...] and --config.section.field=value overrides (every field",
-            "is documented in synth/config.py); `python -m synth` is the same command."]
+            "is documented in synth/config.py and synth/model_fields.py); `python -m synth` is",
+            "the same command."]
   return "\n".join(lines)
 
 
 def command_usage(command: str) -> str:
-  """What `synth train|eval|decode --help` prints: the command's own flags with their help."""
-  shown = {"config": "FILE.py[:k=v,...]", "workdir": "DIR", "checkpoint": "WHICH",
-           "split": "SPLIT", "input": "FILE|-", "output": "FILE", "out": "DIR",
-           "attention": "STACKS", "layers": "I,J", "heads": "I,J", "examples": "N"}
-  names = CONFIG_COMMANDS[command]
-  required = {"train": ("config", "workdir"), "eval": ("workdir",),
-              "decode": ("workdir", "input"), "export": ("workdir", "out"),
-              "inspect": ("workdir", "out")}[command]
-  head = " ".join(f"--{n}={shown[n]}" if n in required else f"[--{n}={shown[n]}]" for n in names)
-  rows = [(f"--{n}={shown[n]}", flags.FLAGS[n].help + (
-      f" (default: {flags.FLAGS[n].default})" if flags.FLAGS[n].default else ""))
-          for n in names]
+  """What `synth train|eval|decode|export|inspect --help` prints: the command's flags."""
+  names, required = CONFIG_COMMANDS[command], REQUIRED[command]
+  head = " ".join(f"--{n}={FLAGS[n][0]}" if n in required else f"[--{n}={FLAGS[n][0]}]"
+                  for n in names)
+  rows = [(f"--{n}={FLAGS[n][0]}", FLAGS[n][1] + (f" (default: {FLAGS[n][2]})"
+                                                 if FLAGS[n][2] else "")) for n in names]
   rows += [("--config.SECTION.FIELD=VALUE", "override one config field, e.g. "
             "--config.train.num_steps=100 (repeatable)"),
-           ("--verbosity=N", "library log level: 0 shows INFO logs (default: warnings only)")]
+           ("--verbosity=N", VERBOSITY_HELP)]
   width = max(len(flag) for flag, _ in rows)
   return "\n".join([f"usage: synth {command} {head} [--config.SECTION.FIELD=VALUE ...]", "",
                     COMMANDS[command], "", "flags:",
@@ -335,7 +305,7 @@ def _data_main(rest: list[str]) -> int:
 
 
 def _own_command_line(command: str, rest: list[str]) -> int | None:
-  """Runs the commands with command lines of their own; None for the absl/config commands."""
+  """Runs the commands with command lines of their own; None for the config commands."""
   if command == "bench":
     from synth.bench.cli import main as bench_main
     return bench_main(rest)
@@ -390,7 +360,10 @@ def _run(argv: list[str] | None) -> None:
   if any(a in ("-h", "--help") for a in rest):
     print(command_usage(command))
     sys.exit(0)
-  app.run(main, argv=[argv[0], command, *rest], flags_parser=_parse_flags)
+  # The libraries log through absl, which expects its flags parsed: synth defines none of them.
+  absl_flags.FLAGS.mark_as_parsed()
+  args, config = parse_command(command, rest)
+  main(command, args, config)
 
 
 if __name__ == "__main__":

@@ -62,9 +62,9 @@ def test_every_command_has_help_with_its_flags(command):
 
 def test_flag_help_comes_from_the_flag_definitions():
   text = main.command_usage("eval")
-  from absl import flags
   for name in ("workdir", "checkpoint", "split", "config"):
-    assert flags.FLAGS[name].help in text
+    assert main.FLAGS[name][1] in text
+  assert "--out=" not in text  # eval has no --out
 
 
 def test_python_dash_m_synth_is_the_same_command():
@@ -118,3 +118,27 @@ def test_a_shipped_experiment_sweeps_from_anywhere(tmp_path):
   assert missing.returncode == 2
   assert missing.stderr.startswith("synth: error: sweep: experiment file 'experiments/nope.py' "
                                    "does not exist (here, or among the package's own")
+
+
+def test_overrides_apply_to_the_runs_own_config_without_a_config_file(tmp_path, capsys):
+  """eval/decode/inspect read <workdir>/config.json; --config.a.b=value changes it for the
+  command, parsed by the field's type. An unknown field or a bad value is one line, exit 2."""
+  import json
+
+  from synth.config import base_config
+  (tmp_path / "config.json").write_text(json.dumps(base_config().to_dict()))
+  args, config = main.parse_command(
+      "eval", [f"--workdir={tmp_path}", "--config.eval.beam_size=1", "--split=test",
+               "--config.eval.alpha=0", "--config.model.conv_kernel_sizes=(3, 7)"])
+  assert args.split == "test" and args.checkpoint == "latest"
+  assert config.eval.beam_size == 1 and config.eval.alpha == 0.0
+  assert tuple(config.model.conv_kernel_sizes) == (3, 7)
+  for bad, message in (("--config.eval.nope=1", "unknown config field 'eval.nope'"),
+                       ("--config.eval.beam_size=wide", "eval.beam_size=wide is not an integer"),
+                       ("--config.eval=1", "names a section"),
+                       ("--nope=1", "unknown flag --nope")):
+    with pytest.raises(SystemExit) as exit_:
+      main.parse_command("eval", [f"--workdir={tmp_path}", bad])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("synth: error: ") and message in err and err.count("\n") == 1

@@ -2,11 +2,11 @@
 line; and the trainer runs 2 steps on a seq2seq and a classification task from tiny files."""
 import json
 import math
-import runpy
 
 import numpy as np
 import pytest
 
+from synth import config_files
 from synth.config import base_config
 from synth.data import get_data
 from synth.data.classification import CLASSIFICATION_KEYS
@@ -194,7 +194,7 @@ def test_trainer_runs_two_steps_from_local_files(task, tmp_path):
   else:
     train, eval_ = classification_files(tmp_path)
     arg = f"train={train},eval={eval_},format=jsonl"
-  config = tiny(runpy.run_path(f"{REPO}/configs/files_{task}.py")["get_config"](arg))
+  config = tiny(config_files.load(f"{REPO}/configs/files_{task}.py:{arg}"))
   if task == "classification":
     config.data.label_names = ("short", "long")
   workdir = tmp_path / "run"

@@ -17,7 +17,7 @@ from synth.eval import evaluate
 from synth.sweep import grid, spec
 from synth.train import checkpoints as ckpt
 from synth.train import trainer, workdir as workdir_lib
-from train_helpers import REPO, config_flags, run_synth, synth_command, synth_env, tiny_config
+from train_helpers import REPO, run_synth, synth_command, synth_env, tiny_config, tiny_flags
 
 
 def one_error_line(result) -> str:
@@ -192,10 +192,10 @@ def test_storage_errors_are_named_however_deep_they_sit():
 def test_sigterm_during_start_up_exits_cleanly(vocab, tmp_path):
   """SIGTERM while the command is still importing and building: exit 0, not 143."""
   workdir = tmp_path / "run"
-  config = tiny_config(vocab, **{"train.num_steps": 1000, "train.eval_every": 0})
+  overrides = {"train.num_steps": 1000, "train.eval_every": 0}
   proc = subprocess.Popen(
       synth_command("train", "--config=configs/lm_python_docs.py", f"--workdir={workdir}",
-                    *config_flags(config)),
+                    *tiny_flags(vocab, **overrides)),
       cwd=REPO, env=synth_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     time.sleep(4.0)  # past `synth train`'s first lines, inside its imports, data and compiles

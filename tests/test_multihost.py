@@ -22,7 +22,7 @@ import numpy as np
 
 from synth.train import checkpoints as ckpt
 from synth.train import restore
-from train_helpers import REPO, config_flags, synth_command, tiny_config
+from train_helpers import REPO, synth_command, tiny_config, tiny_flags
 
 TIMEOUT_S = 240
 
@@ -33,11 +33,12 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def start_two_processes(config, workdir) -> list[subprocess.Popen]:
-  """`synth train` as processes 0 and 1 of one run (4 CPU devices each)."""
+def start_two_processes(vocab, overrides, workdir) -> list[subprocess.Popen]:
+  """`synth train` of tiny_config(vocab, **overrides) as processes 0 and 1 of one run (4 CPU
+  devices each)."""
   port = free_port()
   args = synth_command("train", "--config=configs/lm_python_docs.py", f"--workdir={workdir}",
-                       *config_flags(config))
+                       *tiny_flags(vocab, **overrides))
   procs = []
   for process_id in range(2):
     env = dict(os.environ, JAX_PLATFORMS="cpu",
@@ -73,8 +74,8 @@ def wait_for_both(procs, timeout_s: float = TIMEOUT_S) -> list[str]:
   return outputs
 
 
-def run_two_processes(config, workdir) -> list[str]:
-  return wait_for_both(start_two_processes(config, workdir))
+def run_two_processes(vocab, overrides, workdir) -> list[str]:
+  return wait_for_both(start_two_processes(vocab, overrides, workdir))
 
 
 def final_params(config, workdir):
@@ -118,10 +119,10 @@ def one_process_reference(config, workdir):
   return jax.device_get(state["params"])
 
 
-def preempt_one_of_two(config, workdir) -> int:
+def preempt_one_of_two(vocab, overrides, workdir) -> int:
   """Starts both processes, sends SIGTERM to process 1 only once training is under way, and
   returns the one step both saved (they must agree, or the save deadlocks)."""
-  procs = start_two_processes(config, workdir)
+  procs = start_two_processes(vocab, overrides, workdir)
   metrics = os.path.join(workdir, "metrics.jsonl")
   deadline = time.time() + TIMEOUT_S
   while not (os.path.exists(metrics) and len(open(metrics).read().splitlines()) >= 3):
@@ -141,13 +142,14 @@ def preempt_one_of_two(config, workdir) -> int:
 
 def test_two_processes_preempt_resume_and_match_one_process(vocab, tmp_path):
   """Preempted on one host, resumed on both, equal to one process on the same batches."""
-  config = tiny_config(vocab, **{"train.num_steps": 100000, "train.checkpoint_every": 1000,
-                                 "train.eval_every": 0})
+  overrides = {"train.num_steps": 100000, "train.checkpoint_every": 1000,
+               "train.eval_every": 0}
   multi = str(tmp_path / "multi")
-  saved = preempt_one_of_two(config, multi)
+  saved = preempt_one_of_two(vocab, overrides, multi)
 
-  config.train.num_steps = saved + 2  # the rsqrt schedule does not depend on num_steps
-  second = run_two_processes(config, multi)
+  overrides["train.num_steps"] = saved + 2  # the rsqrt schedule does not depend on num_steps
+  config = tiny_config(vocab, **overrides)
+  second = run_two_processes(vocab, overrides, multi)
   assert f"resuming from checkpoint step {saved}" in second[0]
   assert not re.search(r"step \d+/\d+", second[1])
   assert ckpt.Checkpoints(multi, read_only=True).all_steps() == [saved, saved + 2]

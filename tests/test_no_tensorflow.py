@@ -13,7 +13,7 @@ import pytest
 
 from synth import summary_writer
 from synth.data import tfds_tasks
-from train_helpers import REPO, config_flags, synth_env, tiny_config
+from train_helpers import REPO, synth_env, tiny_flags
 
 HIDE = os.path.join(REPO, "tests", "without_tensorflow.py")
 
@@ -71,10 +71,10 @@ def test_train_resume_eval_decode_and_tensorboard_without_tensorflow(tmp_path, v
   """The README's main job (shrunk), from a directory with no configs/ of its own: the shipped
   config file is found, and every step runs with TensorFlow unimportable."""
   import json
-  config = tiny_config(vocab, **{"train.num_steps": 4, "train.eval_every": 4,
-                                 "train.checkpoint_every": 4, "eval.num_samples": 2})
+  overrides = {"train.num_steps": 4, "train.eval_every": 4,
+               "train.checkpoint_every": 4, "eval.num_samples": 2}
   train = ["-m", "synth", "train", "--config=configs/lm_python_docs.py", "--workdir=run",
-           *config_flags(config)]
+           *tiny_flags(vocab, **overrides)]
   first = check(run_without_tf(*train, cwd=str(tmp_path)))
   assert "eval at step 4" in first.stdout
   resumed = check(run_without_tf(*train, "--config.train.num_steps=8", cwd=str(tmp_path)))

@@ -12,7 +12,7 @@ import pytest
 
 from synth.sweep import api, grid, local, status, table
 from synth.sweep.spec import Metric, load_experiment, split_experiment_spec
-from train_helpers import REPO, tiny_config
+from train_helpers import REPO, tiny_overrides
 
 EXPERIMENTS = os.path.join(REPO, "experiments")
 
@@ -105,12 +105,25 @@ def test_train_and_eval_argument_lists(tmp_path):
 
 
 def test_override_values_reach_the_trainer_unchanged():
-  assert grid.override_flags({"data.train_files": "my dir/a b.txt", "model.remat": True,
-                              "optimizer.learning_rate": 1e-3, "model.conv_kernel_sizes": (3, 7)}
-                             ) == ["--config.data.train_files=my dir/a b.txt",
-                                   "--config.model.remat=true",
-                                   "--config.optimizer.learning_rate=0.001",
-                                   "--config.model.conv_kernel_sizes=(3, 7)"]
+  """What a sweep passes as --config.a.b=text flags, `synth train` reads back as the same
+  values: the flags and their parsing are one module (synth.config_files)."""
+  from synth import config_files
+  from synth.config import ConfigError
+  overrides = {"data.train_files": "my dir/a b,c=d.txt", "model.remat": True,
+               "optimizer.learning_rate": 1e-3, "model.conv_kernel_sizes": (3, 7),
+               "train.num_steps": 12, "data.label_names": ("neg", "pos")}
+  flags = config_files.override_flags(overrides)
+  assert flags[1] == "--config.model.remat=true"
+  texts, rest = config_files.split_override_flags(["--workdir=x", *flags])
+  assert rest == ["--workdir=x"]
+  via_flags = config_files.load("configs/lm_python_docs.py", texts)
+  direct = config_files.load("configs/lm_python_docs.py", overrides)
+  for name, value in overrides.items():
+    section, field = name.split(".")
+    assert via_flags[section][field] == direct[section][field] == value
+  # The case that must fail: text that is not of the field's type is an error, not a string.
+  with pytest.raises(ConfigError, match="train.num_steps=12.5 is not an integer"):
+    config_files.load("configs/lm_python_docs.py", {"train.num_steps": "12.5"})
 
 
 def test_commands_run_without_a_shell(tmp_path, monkeypatch):
@@ -364,13 +377,9 @@ def test_runs_sharing_an_untrained_vocabulary_wait_for_the_first(tmp_path):
 
 def test_real_sweep_trains_evaluates_then_skips(tmp_path, monkeypatch):
   vocab_dir = tmp_path / "vocab"
-  config = tiny_config(str(vocab_dir / "spm_500.model"), **{"train.num_steps": 4,
-                                                            "train.eval_every": 0})
-  sys.path.insert(0, REPO)
-  from configs.lm_python_docs import get_config
-  base = get_config()
-  overrides = {f"{s}.{k}": v for s in ("model", "data", "optimizer", "train", "eval")
-               for k, v in config[s].items() if k != "vocab_path" and base[s][k] != v}
+  overrides = tiny_overrides(str(vocab_dir / "spm_500.model"),
+                             **{"train.num_steps": 4, "train.eval_every": 0})
+  del overrides["data.vocab_path"]  # the sweep shares one per task
   exp_dir = tmp_path / "experiments"
   exp_dir.mkdir()
   os.symlink(os.path.join(REPO, "configs"), tmp_path / "configs")

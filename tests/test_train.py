@@ -19,8 +19,8 @@ from synth.eval.evaluate import Evaluator
 from synth.parallel import make_mesh
 from synth.train import checkpoints as ckpt
 from synth.train import restore, trainer
-from train_helpers import (REPO, SimulatedCrash, config_flags, crash_at_step, run_synth,
-                           synth_command, synth_env, tiny_config)
+from train_helpers import (REPO, SimulatedCrash, crash_at_step, run_synth,
+                           synth_command, synth_env, tiny_config, tiny_flags)
 
 
 def read_jsonl(path):
@@ -239,11 +239,11 @@ def _wait_for(predicate, timeout_s: float, proc):
 
 def test_sigkill_during_async_save_resumes_from_last_complete_checkpoint(vocab, tmp_path):
   workdir = tmp_path / "killed"
-  config = tiny_config(vocab, **{"train.num_steps": 400, "train.checkpoint_every": 2,
-                                 "train.eval_every": 0})
+  overrides = {"train.num_steps": 400, "train.checkpoint_every": 2,
+               "train.eval_every": 0}
   proc = subprocess.Popen(
       synth_command("train", "--config=configs/lm_python_docs.py", f"--workdir={workdir}",
-                    *config_flags(config)),
+                    *tiny_flags(vocab, **overrides)),
       cwd=REPO, env=synth_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
   ckpt_dir = workdir / "checkpoints"
 
@@ -264,7 +264,7 @@ def test_sigkill_during_async_save_resumes_from_last_complete_checkpoint(vocab, 
   assert (ckpt_dir / partial[0]).exists()  # the kill interrupted a save in progress
   complete = sorted(int(n) for n in os.listdir(ckpt_dir) if n.isdigit())
 
-  config.train.num_steps = complete[-1] + 2
+  config = tiny_config(vocab, **{**overrides, "train.num_steps": complete[-1] + 2})
   trainer.train(config, str(workdir))
   steps = ckpt.Checkpoints(str(workdir)).all_steps()
   assert steps[-1] == complete[-1] + 2
@@ -273,11 +273,11 @@ def test_sigkill_during_async_save_resumes_from_last_complete_checkpoint(vocab, 
 
 def test_sigterm_saves_and_exits_cleanly(vocab, tmp_path):
   workdir = tmp_path / "preempted"
-  config = tiny_config(vocab, **{"train.num_steps": 100000, "train.checkpoint_every": 1000,
-                                 "train.eval_every": 0})
+  overrides = {"train.num_steps": 100000, "train.checkpoint_every": 1000,
+               "train.eval_every": 0}
   proc = subprocess.Popen(
       synth_command("train", "--config=configs/lm_python_docs.py", f"--workdir={workdir}",
-                    *config_flags(config)),
+                    *tiny_flags(vocab, **overrides)),
       cwd=REPO, env=synth_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   metrics = workdir / "metrics.jsonl"
   try:

@@ -5,39 +5,35 @@ import sys
 
 import ml_collections
 
+from synth import config_files
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The config file the trainer tests shrink.
+TINY_CONFIG = os.path.join(REPO, "configs", "lm_python_docs.py")
+
+
+def tiny_overrides(vocab_path: str, **overrides) -> dict:
+  """The overrides that shrink configs/lm_python_docs.py to a 1-layer, 32-wide model that trains
+  in seconds, plus `overrides` ({'train.num_steps': 4, ...})."""
+  return {"model.vocab_size": 500, "model.d_model": 32, "model.num_heads": 2, "model.d_ff": 64,
+          "model.num_decoder_layers": 1, "model.max_len": 32, "model.dropout_rate": 0.1,
+          "data.seq_len": 32, "data.batch_size": 8, "data.eval_batch_size": 8,
+          "data.max_eval_examples": 48, "data.vocab_path": vocab_path,
+          "optimizer.warmup_steps": 2, "optimizer.learning_rate": 3e-3,
+          "eval.num_samples": 0, "eval.max_decode_len": 24, "eval.prompt_len": 8,
+          "train.num_steps": 8, "train.log_every": 1, "train.eval_every": 4,
+          "train.checkpoint_every": 4, "train.keep": 10, "train.keep_best": 1, **overrides}
 
 
 def tiny_config(vocab_path: str, **overrides) -> ml_collections.ConfigDict:
-  """The embedded default shrunk to a 1-layer, 32-wide model that trains in seconds."""
-  sys.path.insert(0, REPO)
-  from configs.lm_python_docs import get_config
-  c = get_config()
-  c.model.update(vocab_size=500, d_model=32, num_heads=2, d_ff=64, num_decoder_layers=1,
-                 max_len=32, dropout_rate=0.1)
-  c.data.update(seq_len=32, batch_size=8, eval_batch_size=8, max_eval_examples=48,
-                vocab_path=vocab_path)
-  c.optimizer.update(warmup_steps=2, learning_rate=3e-3)
-  c.eval.update(num_samples=0, max_decode_len=24, prompt_len=8)
-  c.train.update(num_steps=8, log_every=1, eval_every=4, checkpoint_every=4, keep=10,
-                 keep_best=1)
-  for key, value in overrides.items():
-    section, field = key.split(".")
-    c[section][field] = value
-  return c
+  """configs/lm_python_docs.py with tiny_overrides applied, as `synth train` would build it."""
+  return config_files.load(TINY_CONFIG, tiny_overrides(vocab_path, **overrides))
 
 
-def config_flags(config: ml_collections.ConfigDict) -> list[str]:
-  """--config.a.b=value overrides that reproduce `config` from configs/lm_python_docs.py."""
-  sys.path.insert(0, REPO)
-  from configs.lm_python_docs import get_config
-  base = get_config()
-  out = []
-  for section in ("model", "data", "optimizer", "train", "mesh", "eval"):
-    for field, value in config[section].items():
-      if field != "rules" and base[section][field] != value:
-        out.append(f"--config.{section}.{field}={value}")
-  return out
+def tiny_flags(vocab_path: str, **overrides) -> list[str]:
+  """The --config.a.b=value flags that make `synth train --config=configs/lm_python_docs.py`
+  train tiny_config(vocab_path, **overrides)."""
+  return config_files.override_flags(tiny_overrides(vocab_path, **overrides))
 
 
 def synth_command(*args: str) -> list[str]:

@@ -5,14 +5,13 @@ sweep again finds every run where it left it. Commands are argument lists for su
 a shell string): a value with spaces or quotes reaches the trainer unchanged.
 """
 import dataclasses
-import functools
 import os
 import posixpath
-import runpy
 import sys
 from collections.abc import Iterable
 
-from synth.config import spm_vocab_size
+from synth import config_files
+from synth.config import ConfigError, spm_vocab_size
 from synth.run_files import is_remote as is_url  # one definition of "remote" for the package
 from synth.sweep.spec import Experiment, Task
 
@@ -66,19 +65,6 @@ class Run:
   def overrides(self) -> dict:
     """Dotted overrides of this run: the task's and the seed."""
     return {**self.task.overrides, "seed": self.seed}
-
-
-def format_value(value) -> str:
-  """A Python value as --config.a.b=<value> parses it back (bools, numbers, tuples, strings)."""
-  if isinstance(value, bool):
-    return "true" if value else "false"
-  if isinstance(value, (tuple, list, float)):
-    return repr(tuple(value) if isinstance(value, list) else value)
-  return str(value)
-
-
-def override_flags(overrides: dict) -> list[str]:
-  return [f"--config.{key}={format_value(value)}" for key, value in overrides.items()]
 
 
 def expand(experiment: Experiment, root: str, only: str | Iterable[str] | None = None) -> list[Run]:
@@ -144,27 +130,17 @@ def _matches(run: Run, filters: dict[str, set[str]]) -> bool:
 # Resolved configs: what a run will train (its num_steps, its vocabulary size).
 # --------------------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
-def _get_config_fn(path: str):
-  return runpy.run_path(path)["get_config"]
-
-
 def resolve_config(run: Run, repo: str):
-  """The config `synth train` will build for `run` (the file, its arguments, the overrides)."""
+  """The config `synth train` will build for `run` (the file, its arguments, the overrides),
+  read by the same loader (synth.config_files)."""
   path = os.path.join(repo, run.task.config)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"task '{run.task.name}': config file {path} does not exist")
   args = ",".join(f"{k}={v}" for k, v in run.config_args().items())
-  config = _get_config_fn(path)(args)
-  for key, value in run.overrides().items():
-    node = config
-    *parents, field = key.split(".")
-    for part in parents:
-      node = node[part]
-    if field not in node:
-      raise ValueError(f"task '{run.task.name}': override {key} names no config field")
-    node[field] = value
-  return config
+  try:
+    return config_files.load(f"{path}:{args}" if args else path, run.overrides())
+  except ConfigError as e:
+    raise ValueError(f"task '{run.task.name}': {e}") from None
 
 
 def shared_vocab_path(run: Run, config) -> str | None:
@@ -203,7 +179,7 @@ def plan(run: Run, repo: str, extra_overrides: dict | None = None) -> RunPlan:
   else:
     vocab = config.data.vocab_path or join(run.workdir, "vocab", f"spm_{pieces}.model")
   train = ["train", f"--config={run.config_spec()}", f"--workdir={run.workdir}",
-           *override_flags(overrides)]
+           *config_files.override_flags(overrides)]
   evals = [["eval", f"--workdir={run.workdir}", f"--checkpoint={run.task.checkpoint}",
             f"--split={split}"] for split in run.task.eval_splits]
   return RunPlan(run, int(config.train.num_steps), vocab, train, evals)
