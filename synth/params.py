@@ -3,8 +3,14 @@
 Every parameter in synth is created through `param`, which stores the tensor's logical axis names
 (e.g. ('embed', 'heads', 'kv')) as Variable metadata under `logical_axes`. synth.parallel maps those
 names to mesh axes with the config's rules. We use our own metadata key rather than Flax's
-`out_sharding` because Flax shards `out_sharding` variables eagerly at creation time, which needs a
-mesh to exist: models must also be buildable with no mesh at all (tests, eval_shape, a laptop).
+`out_sharding` (what nnx.with_partitioning sets) because by default Flax shards those variables
+eagerly at creation, which needs a mesh to exist, and models must also be buildable with no mesh
+at all (tests, eval_shape, a laptop). Flax 0.12 can switch that off per variable
+(`eager_sharding=False` metadata) or globally (nnx.use_eager_sharding(False)); with it off, a
+model builds and eval_shapes with no mesh and nnx.logical_axis_rules + nnx.get_partition_spec
+map the names (checked with flax 0.12.8), so moving to Flax's own key looks possible. Not done
+yet; to check first: that its rules map one name to several mesh axes (our batch -> (data, fsdp))
+and that an unknown name is an error, as here.
 """
 from typing import Callable, Sequence
 
