@@ -15,8 +15,8 @@ outputs. Each kind is one object here that owns those differences:
   what decoding does with it     decodes, continues_prompts, cross_attention
 
 Everything else asks the run's kind, `model_kind(config.model.kind)`, rather than testing its
-name, so adding a kind means one class here, one model class (synth.models.MODELS) and one
-line in MODEL_KINDS.
+name, so adding a kind means one class here, one line in MODEL_KINDS and one model class (MODELS
+in synth/models/transformer.py).
 
 Batches (token id 0 is padding; `weights` say which targets count):
   decoder:            inputs, targets, weights, [segment_ids, positions]
