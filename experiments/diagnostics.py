@@ -68,7 +68,9 @@ themselves inflated by thread contention):
     (31.6%): too slow for 36 runs, hence 128.
   - Whole table: 33 easy runs x ~30 CPU-s + 33 hard x ~95 + 36 ListOps x ~55 = ~6100 CPU-s,
     about 50 minutes with --parallel=2 on 2 idle cores (mixtures cost somewhat more than
-    vanilla, the fixed mixers less). Estimated from the runs above, not timed end to end.
+    vanilla, the fixed mixers less), estimated from the runs above. Timed end to end on
+    2026-12-01: 102 runs in 1 h 43 min with --parallel=2 on 2 cores shared with other jobs
+    (load 5-10; 205 run-minutes summed), so the idle-core figure is still unmeasured.
 """
 from synth.sweep import Experiment, Metric, Task
 from synth.sweep.variants import LABELS, PAPER_VARIANTS
