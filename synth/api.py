@@ -29,17 +29,16 @@ from synth.data.pipeline import lm_pairs
 from synth.data.seq2seq import with_eos
 from synth.data.tasks import run_tokenizer
 from synth.eval.decoding import check_decode_length, make_generate_fn, token_lists
-from synth.eval.evaluate import decode_options, eval_mesh
+from synth.eval.evaluate import decode_options, eval_mesh, rows_per_batch
 from synth.export_format import EXPORT_FILE, FORMAT, is_export, place_arrays
 from synth.kinds import model_kind
 from synth.models import ModelConfig
-from synth.parallel import batch_shards, batch_sharding
+from synth.parallel import batch_sharding
 from synth.run_files import load_run_config
 from synth.token_ids import EOS_ID
 from synth.train import checkpoints as ckpt
-from synth.train.optimizer import make_optimizer
-from synth.train.restore import load_checkpoint
-from synth.train.state import init_rngs, state_layout
+from synth.train.restore import load_checkpoint, run_layout
+from synth.train.state import init_rngs
 
 
 @dataclasses.dataclass
@@ -76,9 +75,8 @@ class TrainedModel:
     return batch_sharding(self.mesh, mesh_rules(self.config))
 
   def _rows(self, n: int) -> int:
-    """Rows per batch: data.eval_batch_size, at least and a multiple of the batch shards."""
-    width = batch_shards(self._sharding)
-    return max(width, (int(self.config.data.eval_batch_size) // width) * width)
+    """Rows per batch (synth.eval.evaluate.rows_per_batch)."""
+    return rows_per_batch(self.config, self._sharding)
 
   def generate(self, texts: Sequence[str], *, seed: int | None = None,
                **eval_settings) -> list[str]:
@@ -269,11 +267,8 @@ def load_export(path: str, devices=None):
     config = ml_collections.ConfigDict(json.load(f))
   if config.data.vocab_path and not os.path.isabs(config.data.vocab_path):
     config.data.vocab_path = os.path.join(path, config.data.vocab_path)
-  model_cfg = ModelConfig.from_config(config.model)
   mesh = eval_mesh(config, devices)
-  tx, _ = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
-  layout = state_layout(model_cfg, tx, mesh, mesh_rules(config),
-                        config.seed)
+  model_cfg, layout = run_layout(config, mesh)
   state = {"step": record["step"]}
   for part in ("params", "frozen"):
     file = os.path.join(path, f"{part}.safetensors")

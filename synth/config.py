@@ -181,6 +181,15 @@ class ConfigError(ValueError):
   """A config that cannot run; raised before any work starts or any file is written."""
 
 
+def parse_bool(text: str) -> bool:
+  """'true'/'1' or 'false'/'0' (any case), as config arguments and --config overrides write a
+  boolean; anything else is a ValueError."""
+  lowered = text.strip().lower()
+  if lowered not in ("true", "1", "false", "0"):
+    raise ValueError(f"not a boolean: {text!r}")
+  return lowered in ("true", "1")
+
+
 def parse_config_args(arg: str | None, **defaults) -> dict:
   """Parses a config file argument 'k1=v1,k2=v2' (from `--config=file.py:k1=v1,k2=v2`).
 
@@ -196,9 +205,10 @@ def parse_config_args(arg: str | None, **defaults) -> dict:
       raise ConfigError(f"unknown config argument '{key}'; known: {', '.join(sorted(defaults))}")
     kind = type(defaults[key])
     if kind is bool:
-      if value.lower() not in ("true", "false", "1", "0"):
-        raise ConfigError(f"config argument {key}={value} is not a boolean")
-      values[key] = value.lower() in ("true", "1")
+      try:
+        values[key] = parse_bool(value)
+      except ValueError:
+        raise ConfigError(f"config argument {key}={value} is not a boolean") from None
     else:
       try:
         values[key] = kind(value)

@@ -20,11 +20,10 @@ from typing import Any
 import ml_collections
 
 from synth import shipped_files
-from synth.config import ConfigError
+from synth.config import ConfigError, parse_bool
 
 # The command-line prefix of an override: --config.section.field=value.
 FLAG_PREFIX = "--config."
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
 def load(spec: str, overrides: Mapping[str, Any] | None = None) -> ml_collections.ConfigDict:
@@ -85,13 +84,6 @@ def parse_value(name: str, text: str, current: Any) -> Any:
     raise ConfigError(f"--config.{name}={text} is not {want}") from None
 
 
-def _bool(text: str) -> bool:
-  lowered = text.strip().lower()
-  if lowered not in _TRUE + _FALSE:
-    raise ValueError(text)
-  return lowered in _TRUE
-
-
 def _sequence(kind):
   def parse(text: str):
     value = ast.literal_eval(text)
@@ -100,7 +92,7 @@ def _sequence(kind):
 
 
 # How command-line text becomes a value, by the type of the field's current value.
-_PARSERS = {bool: _bool, int: int, float: float, tuple: _sequence(tuple), list: _sequence(list)}
+_PARSERS = {bool: parse_bool, int: int, float: float, tuple: _sequence(tuple), list: _sequence(list)}
 
 
 def override_flags(overrides: Mapping[str, Any]) -> list[str]:

@@ -57,6 +57,13 @@ def loss_metrics(eval_step, state, rngs, batches, sharding, max_batches: int = 0
   return metrics
 
 
+def rows_per_batch(config, sharding) -> int:
+  """Rows per decoding or scoring batch: data.eval_batch_size, at least and a multiple of the
+  ways `sharding` splits the batch (every device gets whole rows)."""
+  width = batch_shards(sharding)
+  return max(width, (int(config.data.eval_batch_size) // width) * width)
+
+
 def decode_options(config) -> DecodeOptions:
   e = config.eval
   # .get: the config.json of a run from before the field existed has none.
@@ -139,8 +146,7 @@ class Evaluator:
 
   def _padded_batches(self, rows: list, width: int):
     """Rows of token ids -> (B, width) int32 batches, B a multiple of the data-parallel size."""
-    per = batch_shards(self.sharding)
-    size = max(per, (self.config.data.eval_batch_size // per) * per)
+    size = rows_per_batch(self.config, self.sharding)
     for start in range(0, len(rows), size):
       chunk = rows[start:start + size]
       array = np.zeros((size, width), np.int32)

@@ -46,15 +46,20 @@ def restore_latest_intact(checkpoints, layout, train_iter, config, workdir: str)
   return None, None
 
 
+def run_layout(config, mesh):
+  """(model config, layout) of a run's training state on `mesh`: what its checkpoints, and
+  the arrays of its export, restore into."""
+  model_cfg = ModelConfig.from_config(config.model)
+  tx, _ = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
+  return model_cfg, state_layout(model_cfg, tx, mesh, mesh_rules(config), config.seed)
+
+
 def load_checkpoint(config, workdir: str, mesh, step: int | None = None):
   """Restores a run's checkpoint (default: latest) onto `mesh`, whatever mesh it was saved from.
 
   Returns (layout, state, rngs). The data iterator position is not restored.
   """
-  model_cfg = ModelConfig.from_config(config.model)
-  tx, _ = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
-  rules = mesh_rules(config)
-  layout = state_layout(model_cfg, tx, mesh, rules, config.seed)
+  model_cfg, layout = run_layout(config, mesh)
   checkpoints = ckpt.Checkpoints(workdir, read_only=True)
   try:
     step = checkpoints.latest_step() if step is None else step
