@@ -76,6 +76,31 @@ def test_unsupported_variant_is_a_clear_error():
     attention_flops("nope", SHAPE, N)
 
 
+ENCODER = ModelShape(kind="encoder_classifier", d_model=8, num_heads=2, d_ff=16, num_layers=1,
+                     vocab_size=10, factor_k=3, linformer_k=2, num_classes=3)
+
+
+def test_encoder_is_bidirectional_with_a_class_head_instead_of_vocabulary_logits():
+  # The same layer as the decoder's with causal=False; the head maps one pooled vector to C.
+  layer = 2560 + 2048
+  assert forward_flops("vanilla", ENCODER, 1, N) == layer + 2 * 8 * 3
+  assert forward_flops("vanilla", ENCODER, 5, N) == 5 * (layer + 2 * 8 * 3)
+  # Its default is the full square: the decoder shape would count causal halves.
+  assert attention_flops("vanilla", ENCODER, N) == attention_flops("vanilla", SHAPE, N,
+                                                                   causal=False)
+  assert attention_flops("vanilla", SHAPE, N) != attention_flops("vanilla", ENCODER, N)
+  assert ceiling_flops("random", ENCODER, 1, N) == train_step_flops("random", ENCODER, 1, N)
+
+
+def test_linformer_flops_by_hand_and_only_in_the_encoder():
+  # Q, K, V, O projections 4 x 2*n*d*d = 512; E^T K, F^T V, Q K'^T, weights . V': 2*n*k*d each.
+  assert attention_flops("linformer", ENCODER, N) == (4 * 2 * N * 8 * 8 + 4 * 2 * N * 2 * 8, 0)
+  with pytest.raises(ValueError, match="bidirectional only"):
+    attention_flops("linformer", ENCODER, N, causal=True)
+  with pytest.raises(ValueError, match="model kind"):
+    ModelShape(kind="encoder_decoder")
+
+
 TINY = dict(d_model=16, num_heads=2, d_ff=32, num_layers=1, vocab_size=50, repeats=1, warmup=1,
             peak_size=128, log=None)
 TRAIN_FIELDS = {"variant", "attention_impl", "dtype", "seq_len", "batch_size", "tokens_per_step",
@@ -116,6 +141,26 @@ def test_train_bench_end_to_end(tmp_path):
   assert random["params"] == vanilla["params"] - 2 * 16 * 16 + 2 * 8 * 8  # W_Q, W_K -> R
 
 
+def test_encoder_train_bench_end_to_end(tmp_path):
+  out = tmp_path / "encoder.json"
+  report = run_bench(["vanilla", "random", "linformer"], [8], "train", batch_size=2,
+                     kind="encoder_classifier", json_path=str(out), **TINY)
+  assert report["model"]["kind"] == "encoder_classifier"
+  assert json.loads(out.read_text())["model"]["kind"] == "encoder_classifier"
+  vanilla, random, linformer = report["results"]
+  shape = ModelShape(kind="encoder_classifier", d_model=16, num_heads=2, d_ff=32, num_layers=1,
+                     vocab_size=50)
+  for r in report["results"]:
+    assert TRAIN_FIELDS <= set(r) and r["tokens_per_s"] > 0
+    assert r["model_flops_per_step"] == train_step_flops(r["variant"], shape, 2, 8)
+  # Bidirectional: what runs is what counts, so every ceiling is the model-FLOP ratio.
+  assert random["flop_ceiling_vs_fastest_vanilla"] == pytest.approx(
+      vanilla["model_flops_per_step"] / random["model_flops_per_step"])
+  # Embedding, one layer and a 2-class head: no vocabulary projection beyond the embedding.
+  assert vanilla["params"] < 50 * 16 + 16 * 16 * 4 + 2 * 16 * 32 + 16 * 2 + 200
+  assert linformer["params"] == vanilla["params"] + 2 * 8 * 32  # E and F, N x k each
+
+
 def test_decode_bench_end_to_end_from_the_command_line(tmp_path, capsys):
   out = tmp_path / "decode.json"
   code = main(["--mode=decode", "--variants=vanilla,random", "--seq_lens=8", "--batch_size=2",
@@ -139,6 +184,10 @@ def test_command_line_errors_are_one_line(capsys):
   assert err.startswith("synth: error: bench:") and "nope" in err and "\n" not in err
   assert main(["--seq_lens=8,x"]) == 2
   assert main(["--variants=linformer", "--seq_lens=8"]) == 2
+  capsys.readouterr()
+  assert main(["--mode=decode", "--kind=encoder_classifier", "--seq_lens=8"]) == 2
+  err = capsys.readouterr().err.strip()
+  assert "does not decode" in err and "\n" not in err
   with pytest.raises(SystemExit) as exit_info:
     main(["--mode=fast"])
   assert exit_info.value.code == 2

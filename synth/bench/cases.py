@@ -3,7 +3,8 @@
 A TrainCase runs the trainer's own jitted step (synth.train.steps.make_train_step on a state from
 synth.train.state), so the benchmark measures exactly what `synth train` runs per step: forward,
 backward, gradient clipping and the Adam update, on a device-resident batch (data loading is not
-timed). A DecodeCase decodes `seq_len` tokens greedily, one jitted lax.fori_loop over the model's
+timed), for a causal decoder LM or a bidirectional encoder classifier (ModelShape.kind). A
+DecodeCase decodes `seq_len` tokens greedily, one jitted lax.fori_loop over the model's
 decode=True step with the cache from model.init_cache, which is what the eval decoders do.
 
 Every case sets max_len = seq_len: the length-bound variants are sized for exactly the length
@@ -25,24 +26,41 @@ from synth.models import ModelConfig, make_model
 def model_config(variant: str, shape: ModelShape, seq_len: int, dropout_rate: float = 0.0, *,
                  impl: str = "einsum", dtype: str = "float32", causal_block: int = AUTO,
                  scan_layers: bool = False) -> ModelConfig:
-  """The decoder LM the benchmark runs (pre-LN, tied embeddings, sinusoidal positions).
+  """The model the benchmark runs (pre-LN, sinusoidal positions): shape.kind's, a decoder LM with
+  tied embeddings or an encoder classifier, with shape.num_layers layers.
 
   impl, dtype, causal_block, scan_layers: model.attention_impl, model.dtype (the compute dtype;
   parameters stay float32), model.causal_block and model.scan_layers.
   """
-  return ModelConfig(kind="decoder", variant=variant, d_model=shape.d_model,
+  decoder = shape.kind == "decoder"
+  return ModelConfig(kind=shape.kind, variant=variant, d_model=shape.d_model,
                      num_heads=shape.num_heads, d_ff=shape.d_ff,
-                     num_decoder_layers=shape.num_layers, num_encoder_layers=0,
+                     num_decoder_layers=shape.num_layers if decoder else 0,
+                     num_encoder_layers=0 if decoder else shape.num_layers,
+                     num_classes=shape.num_classes,
                      vocab_size=shape.vocab_size, max_len=seq_len, factor_k=shape.factor_k,
                      factor_a=shape.factor_a, factor_b=shape.factor_b,
-                     conv_kernel_sizes=(shape.kernel_size,), dropout_rate=dropout_rate,
-                     attention_impl=impl, dtype=dtype, causal_block=causal_block,
-                     scan_layers=scan_layers)
+                     conv_kernel_sizes=(shape.kernel_size,), linformer_k=shape.linformer_k,
+                     dropout_rate=dropout_rate, attention_impl=impl, dtype=dtype,
+                     causal_block=causal_block, scan_layers=scan_layers)
 
 
 def _random_tokens(batch: int, seq_len: int, vocab_size: int, seed: int) -> np.ndarray:
   """Token ids in [1, vocab): no padding, so every position is a real, weighted target."""
   return np.random.default_rng(seed).integers(1, vocab_size, (batch, seq_len), dtype=np.int32)
+
+
+def random_batch(shape: ModelShape, batch: int, seq_len: int, seed: int) -> dict:
+  """A full batch of the shape's kind (synth.kinds documents the keys): next-token rows for the
+  decoder LM, labelled rows for the encoder classifier. No segment_ids: rows hold one example,
+  as Linformer's fast path needs."""
+  if shape.kind == "decoder":
+    tokens = _random_tokens(batch, seq_len + 1, shape.vocab_size, seed)
+    return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:],
+            "weights": np.ones((batch, seq_len), np.float32)}
+  labels = np.random.default_rng(seed + 1).integers(0, shape.num_classes, batch, dtype=np.int32)
+  return {"inputs": _random_tokens(batch, seq_len, shape.vocab_size, seed), "labels": labels,
+          "weights": np.ones((batch,), np.float32)}
 
 
 class TrainCase:
@@ -67,12 +85,9 @@ class TrainCase:
     tx, schedule = make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
     layout = state_layout(cfg, tx, mesh, rules, seed)
     self.state, self.rngs = init_state(layout, cfg, tx, seed)
-    tokens = _random_tokens(batch, seq_len + 1, shape.vocab_size, seed)
     sharding = batch_sharding(mesh, rules)
-    self.batch_arrays = {
-        "inputs": jax.device_put(tokens[:, :-1], sharding),
-        "targets": jax.device_put(tokens[:, 1:], sharding),
-        "weights": jax.device_put(np.ones((batch, seq_len), np.float32), sharding)}
+    self.batch_arrays = {k: jax.device_put(v, sharding)
+                         for k, v in random_batch(shape, batch, seq_len, seed).items()}
     step = make_train_step(layout, tx, schedule, seed=seed)
     start = time.perf_counter()
     self.compiled = step.lower(self.state, self.rngs, self.batch_arrays).compile()

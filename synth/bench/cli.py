@@ -7,6 +7,8 @@ with `synth train`'s and `synth bench --help` lists only what the benchmark take
 import argparse
 import sys
 
+from synth.bench.flops import BENCH_KINDS
+
 DEFAULT_SEQ_LENS = "128,256,512,1024,2048"
 
 
@@ -18,7 +20,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
   p = _Parser(prog="synth bench", description=(
-      "Times every attention variant side by side in a decoder LM (interleaved repetitions, "
+      "Times every attention variant side by side in a causal decoder LM or a bidirectional "
+      "encoder (interleaved repetitions, "
       "median): train step time, tokens/s, MFU against the measured matmul peak of the compute "
       "dtype, the speed ratio to the fastest vanilla beside its FLOP ceiling, memory and "
       "compile time; or, with --mode=decode, cached decoding tokens/s and cache bytes; or, with "
@@ -27,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help="'all' or comma-separated variants, mixtures included (random+vanilla)")
   p.add_argument("--seq_lens", default=DEFAULT_SEQ_LENS, help="comma-separated lengths")
   p.add_argument("--mode", default="train", choices=("train", "decode"))
+  p.add_argument("--kind", default="decoder", choices=BENCH_KINDS,
+                 help="the model: decoder (a causal LM) or encoder_classifier (a bidirectional "
+                      "encoder with a 2-class head, as in the paper's encoding tasks; train mode)")
   p.add_argument("--impls", default="einsum",
                  help="comma-separated model.attention_impl values for vanilla and vanilla "
                       "mixtures: einsum, xla, cudnn (GPU, bfloat16)")
@@ -65,7 +71,7 @@ def main(argv=None) -> int:
   """Runs the benchmark with command-line arguments (without the program or command name)."""
   args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
   from synth.bench.run import check_args, run_bench  # after parsing: --help needs no jax
-  sizes = dict(d_model=args.d_model, num_heads=args.num_heads, d_ff=args.d_ff,
+  sizes = dict(kind=args.kind, d_model=args.d_model, num_heads=args.num_heads, d_ff=args.d_ff,
                num_layers=args.num_layers, vocab_size=args.vocab_size, factor_k=args.factor_k)
   options = dict(impls=args.impls, dtypes=args.dtypes, causal_block=args.causal_block)
   try:

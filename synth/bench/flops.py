@@ -1,4 +1,5 @@
-"""Analytic model FLOPs of a decoder LM train step, per attention variant.
+"""Analytic model FLOPs of a train step, per attention variant: a causal decoder LM or a
+bidirectional encoder classifier.
 
 MFU needs the FLOPs the model's math requires, not what XLA happens to execute, so they are
 counted from the formulas below rather than read from the compiler (whose count the benchmark
@@ -31,9 +32,13 @@ N = max_len, c = 1/2 if causal else 1:
     lightweight_conv       GLU in (value + gate)       4 n d^2   plus output projection 2 n d^2
                            depthwise K-tap conv        2 n d K
     dynamic_conv           the same plus kernels       2 n d H K
+    linformer (encoder)    Q, K, V, O projections      8 n d^2
+                           E^T K and F^T V             4 n k d   (k = linformer_k)
+                           Q K'^T and weights . V'     4 n k d
     feed-forward           2 x (d x f)                 4 n d f
 
-plus the output logits 2 n d V per example (tied or not).
+plus, per example, the output logits 2 n d V of a decoder LM (tied or not), or the class head
+2 d C of an encoder classifier (one pooled vector; the pooling itself is no matrix product).
 
 The FLOP CEILING of a speed-up is a second count, of what an implementation EXECUTES: there the
 causal half of a token-token product counts only where the implementation skips it
@@ -50,9 +55,16 @@ from synth.attention.dense import default_factors
 from synth.attention.random import SHARED_WEIGHT_VARIANTS
 
 
+# The model kinds the benchmark runs (config.model.kind): a causal decoder LM, or a bidirectional
+# encoder with a pooled classification head.
+BENCH_KINDS = ("decoder", "encoder_classifier")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelShape:
-  """The sizes FLOPs depend on (a decoder LM)."""
+  """The model the benchmark runs, and the sizes its FLOPs depend on."""
+  # config.model.kind, one of BENCH_KINDS: a decoder is causal, an encoder classifier is not.
+  kind: str = "decoder"
   d_model: int = 512
   num_heads: int = 8
   d_ff: int = 2048
@@ -62,6 +74,19 @@ class ModelShape:
   factor_a: int = 0   # 0: the layer's default (most balanced a * b = max_len)
   factor_b: int = 0
   kernel_size: int = 7
+  linformer_k: int = 32
+  # The encoder classifier's classes (its head's width).
+  num_classes: int = 2
+
+  def __post_init__(self):
+    if self.kind not in BENCH_KINDS:
+      raise ValueError(f"the benchmark runs model kind {' or '.join(BENCH_KINDS)}, "
+                       f"got '{self.kind}'")
+
+  @property
+  def causal(self) -> bool:
+    """Whether its self-attention is causal (the decoder LM's is; the encoder's is not)."""
+    return self.kind == "decoder"
 
   def factors(self, max_len: int) -> tuple[int, int]:
     """Factorized Dense's (a, b), resolved exactly as synth.attention.dense does."""
@@ -113,21 +138,24 @@ def _component_flops(name: str, shape: ModelShape, n: int, max_len: int, qk: flo
 
 
 def attention_flops(variant: str, shape: ModelShape, n: int, max_len: int | None = None, *,
-                    causal: bool = True, fractions: tuple[float, float] | None = None
-                    ) -> tuple[float, float]:
+                    causal: bool | None = None,
+                    fractions: tuple[float, float] | None = None) -> tuple[float, float]:
   """(per-example, per-step) forward FLOPs of one self-attention sublayer.
 
   The per-step part is computed once whatever the batch size (input-independent logits).
   fractions: the (QK^T, P V) fractions of the square to count; None = model FLOPs (half of each
-  when causal), token_token_fractions(...) = executed FLOPs.
+  when causal), token_token_fractions(...) = executed FLOPs. causal: None = the shape's kind's.
   """
+  causal = shape.causal if causal is None else causal
   max_len = n if max_len is None else max_len
   d = shape.d_model
   parts = parse_variant(variant)
   if parts[0] in TOKEN_MIXERS:
     if parts[0] == "linformer":
-      raise ValueError("the benchmark runs a causal decoder LM; 'linformer' is bidirectional "
-                       "only (an encoder_classifier variant)")
+      if causal:
+        raise ValueError("'linformer' is bidirectional only: bench it in the encoder "
+                         "(--kind=encoder_classifier), not the causal decoder LM")
+      return 8 * n * d * d + 8 * n * shape.linformer_k * d, 0
     conv = 6 * n * d * d + 2 * n * d * shape.kernel_size
     if parts[0] == "dynamic_conv":
       conv += 2 * n * d * shape.num_heads * shape.kernel_size
@@ -143,19 +171,23 @@ def attention_flops(variant: str, shape: ModelShape, n: int, max_len: int | None
 
 
 def forward_flops(variant: str, shape: ModelShape, batch: int, n: int,
-                  max_len: int | None = None, *, causal: bool = True,
+                  max_len: int | None = None, *, causal: bool | None = None,
                   fractions: tuple[float, float] | None = None) -> float:
-  """Forward FLOPs of a decoder LM on a (batch, n) batch (fractions: see attention_flops)."""
+  """Forward FLOPs of the shape's model on a (batch, n) batch (causal, fractions: see
+  attention_flops)."""
   per_example, per_step = attention_flops(variant, shape, n, max_len, causal=causal,
                                           fractions=fractions)
   ffn = 4 * n * shape.d_model * shape.d_ff
   layers = shape.num_layers * (batch * (per_example + ffn) + per_step)
-  logits = batch * 2 * n * shape.d_model * shape.vocab_size
-  return float(layers + logits)
+  if shape.kind == "decoder":
+    head = 2 * n * shape.d_model * shape.vocab_size
+  else:
+    head = 2 * shape.d_model * shape.num_classes
+  return float(layers + batch * head)
 
 
 def train_step_flops(variant: str, shape: ModelShape, batch: int, n: int,
-                     max_len: int | None = None, *, causal: bool = True,
+                     max_len: int | None = None, *, causal: bool | None = None,
                      fractions: tuple[float, float] | None = None) -> float:
   """Model FLOPs of one train step: forward + backward (= 2 x forward)."""
   return 3.0 * forward_flops(variant, shape, batch, n, max_len, causal=causal,
@@ -163,8 +195,10 @@ def train_step_flops(variant: str, shape: ModelShape, batch: int, n: int,
 
 
 def ceiling_flops(variant: str, shape: ModelShape, batch: int, n: int, *, impl: str = "einsum",
-                  causal_block: int = AUTO, platform: str = "cpu", causal: bool = True) -> float:
+                  causal_block: int = AUTO, platform: str = "cpu",
+                  causal: bool | None = None) -> float:
   """FLOPs one train step EXECUTES (see the module doc): the FLOP-ceiling count."""
+  causal = shape.causal if causal is None else causal
   fractions = token_token_fractions(variant, n, causal=causal, impl=impl,
                                     causal_block=causal_block, platform=platform)
   return train_step_flops(variant, shape, batch, n, causal=causal, fractions=fractions)

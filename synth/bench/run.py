@@ -1,5 +1,8 @@
 """run_bench: every variant at every length, timed side by side, as a table and JSON.
 
+The model is a causal decoder LM or, with kind='encoder_classifier', a bidirectional encoder
+with a pooled classification head (the paper's encoding tasks), both at the same sizes.
+
 Variants are timed INTERLEAVED: each repetition runs every variant once, starting from a
 different variant each time, so a noisy neighbour or a frequency change slows all variants alike
 instead of one. The reported time is the median of the timed repetitions that follow the warmup
@@ -234,11 +237,16 @@ def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: 
                platform: str | None = None, **sizes):
   """Validates run_bench's arguments before any work: (variants, lengths, model shape, cases).
 
-  Raises ValueError with a one-line message (unknown variant, implementation, dtype or mode, bad
-  sizes, a variant the decoder LM cannot run, cudnn off a GPU or without bfloat16).
+  Raises ValueError with a one-line message (unknown variant, implementation, dtype, mode or
+  model kind, bad sizes, a variant the model cannot run, decoding an encoder, cudnn off a GPU or
+  without bfloat16).
   """
   if mode not in MODES:
     raise ValueError(f"bench mode '{mode}' is not one of {', '.join(MODES)}")
+  shape = ModelShape(**sizes)
+  if mode == "decode" and shape.kind != "decoder":
+    raise ValueError(f"--mode=decode needs the decoder LM; model kind '{shape.kind}' does not "
+                     f"decode")
   variants = resolve_variants(variants)
   impls = _names(impls, IMPLS, "unknown attention implementation")
   dtypes = _names(dtypes, tuple(DTYPES), "unknown compute dtype")
@@ -258,24 +266,25 @@ def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: 
     raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
   if batch_size is not None and batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-  shape = ModelShape(**sizes)
   cases = bench_cases(variants, impls, dtypes)
   for v, impl, dtype in cases:
     for n in seq_lens:
-      # The model's own checks (divisibility, decoder-only variants, causal_block).
+      # The model's own checks (divisibility, decoder-only or encoder-only variants,
+      # causal_block), then that a FLOP formula exists.
       model_config(v, shape, n, impl=impl, dtype=dtype, causal_block=causal_block)
-      attention_flops(v, shape, n)  # a FLOP formula exists
+      attention_flops(v, shape, n)
   return variants, seq_lens, shape, cases
 
 
 def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: int | None = None,
-              *, d_model: int = 512, num_heads: int = 8, d_ff: int = 2048, num_layers: int = 6,
+              *, kind: str = "decoder", d_model: int = 512, num_heads: int = 8,
+              d_ff: int = 2048, num_layers: int = 6,
               vocab_size: int = 32000, factor_k: int = 8, dropout_rate: float = 0.0,
               repeats: int = 5, warmup: int = 2, json_path: str | None = None,
               peak_size: int | None = None, seed: int = 0, profile_dir: str | None = None,
               impls=("einsum",), dtypes=("float32",), causal_block: int = AUTO,
               log=print) -> dict:
-  """Benchmarks attention variants in a decoder LM on the first local device; returns the report.
+  """Benchmarks attention variants in a model on the first local device; returns the report.
 
   Args:
     variants: 'all' (every base variant), or names / '+'-mixtures, as a list or comma string.
@@ -283,6 +292,8 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
     mode: 'train' (the trainer's jitted step: forward, backward, Adam) or 'decode' (cached
       greedy decoding of n tokens in one jitted loop).
     batch_size: rows per step (train) or decoded in parallel (decode); None = default_batch.
+    kind: the model, one of BENCH_KINDS: 'decoder' (a causal LM) or 'encoder_classifier' (a
+      bidirectional encoder and a 2-class head; train mode only).
     d_model, num_heads, d_ff, num_layers, vocab_size: model sizes (default: the paper's base LM).
     factor_k: Factorized Random rank. dropout_rate: dropout in train mode (0: time only model
       math; 0.1 adds the RNG work of real training).
@@ -300,7 +311,7 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
   device = jax.local_devices()[0]
   variants, seq_lens, shape, specs = check_args(
       variants, seq_lens, mode, batch_size, repeats, warmup, impls=impls, dtypes=dtypes,
-      causal_block=causal_block, platform=device.platform, d_model=d_model,
+      causal_block=causal_block, platform=device.platform, kind=kind, d_model=d_model,
       num_heads=num_heads, d_ff=d_ff, num_layers=num_layers, vocab_size=vocab_size,
       factor_k=factor_k)
   log = log or (lambda *_: None)
@@ -325,7 +336,7 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
         "mode": mode, "complete": complete, "device": device.device_kind,
         "platform": device.platform, "host": host_platform.node(), "cpu_count": os.cpu_count(),
         "jax_version": jax.__version__, "model": {
-            "kind": "decoder", "d_model": d_model, "num_heads": num_heads, "d_ff": d_ff,
+            "kind": kind, "d_model": d_model, "num_heads": num_heads, "d_ff": d_ff,
             "num_layers": num_layers, "vocab_size": vocab_size, "factor_k": factor_k,
             "dropout_rate": dropout_rate if mode == "train" else 0.0, "max_len": "= seq_len",
             "causal_block": causal_block, "params_dtype": "float32"},
@@ -381,7 +392,7 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
 
 
 def run_compile_bench(variants, seq_len: int, layers, batch_size: int | None = None, *,
-                      d_model: int = 512, num_heads: int = 8, d_ff: int = 2048,
+                      kind: str = "decoder", d_model: int = 512, num_heads: int = 8, d_ff: int = 2048,
                       vocab_size: int = 32000, factor_k: int = 8, impls=("einsum",),
                       dtypes=("float32",), causal_block: int = AUTO,
                       json_path: str | None = None, seed: int = 0, log=print) -> dict:
@@ -400,7 +411,7 @@ def run_compile_bench(variants, seq_len: int, layers, batch_size: int | None = N
   batch = batch_size or default_batch("train", seq_len, device.platform)
   results = []
   for num_layers in layers:
-    shape = ModelShape(d_model=d_model, num_heads=num_heads, d_ff=d_ff, num_layers=num_layers,
+    shape = ModelShape(kind=kind, d_model=d_model, num_heads=num_heads, d_ff=d_ff, num_layers=num_layers,
                        vocab_size=vocab_size, factor_k=factor_k)
     by_scan = {}
     for scan in (False, True):
@@ -413,8 +424,8 @@ def run_compile_bench(variants, seq_len: int, layers, batch_size: int | None = N
       del case
     by_scan[True]["scan_vs_unrolled"] = by_scan[True]["compile_s"] / by_scan[False]["compile_s"]
     results += [by_scan[False], by_scan[True]]
-  report = {"mode": "compile", "device": device.device_kind, "platform": device.platform,
-            "host": host_platform.node(), "cpu_count": os.cpu_count(),
+  report = {"mode": "compile", "kind": kind, "device": device.device_kind,
+            "platform": device.platform, "host": host_platform.node(), "cpu_count": os.cpu_count(),
             "jax_version": jax.__version__, "results": results}
   if json_path:
     os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
