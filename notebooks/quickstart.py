@@ -13,7 +13,7 @@ import os
 import ml_collections
 
 import synth
-from synth import config_files
+from synth.config import load_config
 from synth.inspect import inspect_run
 from synth.train.trainer import train
 
@@ -27,7 +27,7 @@ steps = int(os.environ.get("SYNTH_QUICKSTART_STEPS", "240"))
 
 # %%
 # The same loader as `synth train --config=... --config.train.num_steps=...`.
-config: ml_collections.ConfigDict = config_files.load("configs/lm_python_docs.py", {
+config: ml_collections.ConfigDict = load_config("configs/lm_python_docs.py", {
     "train.num_steps": steps, "train.checkpoint_every": steps, "train.eval_every": steps})
 metrics = train(config, workdir)
 print({k: round(v, 3) for k, v in metrics.items() if isinstance(v, float)})

@@ -1,19 +1,108 @@
-"""The base experiment config: every field a task config may set, each with its default.
+"""The run config: every field a task config may set, with its default, and the one loader of
+config files and overrides, behind `synth train|eval|decode --config`, `synth sweep` and the
+tests.
 
 Task configs in configs/ start from `base_config()` and change what their task needs. Keeping all
-fields here means a dotted override of a field that does not exist fails before any work starts
-(ml_collections raises on unknown keys), and every config is documented in one place.
+fields here means a dotted override of a field that does not exist fails before any work starts,
+and every config is documented in one place. The model's fields are the dataclass ModelFields
+rather than ConfigDict entries: the typed view the model constructors take
+(synth.models.ModelConfig) is that dataclass with checks added, so each architecture field is
+defined, defaulted and documented once, here.
 
-The model's fields are the dataclass synth.model_fields.ModelFields rather than ConfigDict
-entries here: the typed view the model constructors take (synth.models.ModelConfig) is that
-dataclass with checks added, so each architecture field is defined, defaulted and documented
-once, there.
+A config is named by a spec, 'path/to/file.py[:key=value,...]': the file's get_config(arg) builds
+it from base_config(), reading its own arguments with parse_config_args. configs/<name>.py also
+finds the files shipped inside the package (resolve_shipped).
+
+An override sets one field by its dotted name. On the command line it is the flag
+`--config.train.num_steps=100` and its value is text, read by the type of the field's current
+value (int, float, bool, str, or a tuple/list written as a Python literal); in Python it is
+{'train.num_steps': 100}, whose values are checked against the same types. A name the config
+does not have, or a value of the wrong type, is a one-line ConfigError before any work starts.
+
+This module imports nothing else from synth at its top, so config files stay light.
 """
+import ast
 import dataclasses
+import importlib.resources
+import os
+import runpy
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import ml_collections
 
-from synth.model_fields import ModelFields
+
+@dataclasses.dataclass(frozen=True)
+class ModelFields:
+  """config.model: the architecture, each field defined, defaulted and documented here once.
+  synth.models.ModelConfig is this dataclass with the checks that need the attention registry
+  added, and the model constructors take it."""
+  # Architecture: 'decoder' (LM), 'encoder_decoder' (MT, summarisation, T5) or 'encoder_classifier'.
+  kind: str = "decoder"
+  # Self-attention variant: a name in synth.attention.VARIANTS or a '+'-joined mixture of them,
+  # or a baseline token mixer alone: 'lightweight_conv', 'dynamic_conv' or 'linformer'
+  # (linformer cannot be causal: encoder_classifier only).
+  variant: str = "vanilla"
+  # How a mixture weights its logits: 'sum', 'sigmoid' or 'softmax' (the paper's equation).
+  mixture: str = "softmax"
+  # Factorized dense sizes a * b = max_len; 0 picks the most balanced pair.
+  factor_a: int = 0
+  factor_b: int = 0
+  # Factorized random rank k (the paper uses 8).
+  factor_k: int = 8
+  # Vocabulary size (shared by source and target); must match the tokenizer.
+  vocab_size: int = 32000
+  # Model width d, heads H, feed-forward width.
+  d_model: int = 512
+  num_heads: int = 8
+  d_ff: int = 2048
+  # Layers: the decoder-only LM uses num_decoder_layers; the classifier num_encoder_layers.
+  num_encoder_layers: int = 6
+  num_decoder_layers: int = 6
+  # N: the longest sequence synthetic attention parameters are sized for (hard limit).
+  max_len: int = 256
+  # 'sinusoidal' or 'learned' absolute position embeddings.
+  positions: str = "sinusoidal"
+  # 'pre' (pre-LN, stable for deep and long runs) or 'post' (post-LN, the original Transformer).
+  norm: str = "pre"
+  # Share input embeddings and output projection (and encoder/decoder embeddings).
+  tie_embeddings: bool = True
+  # Dropout on residual branches/embeddings, and on attention weights.
+  dropout_rate: float = 0.1
+  attention_dropout_rate: float = 0.0
+  # Compute dtype: 'float32' or 'bfloat16' (parameters and softmax stay float32).
+  dtype: str = "float32"
+  # Number of output classes of the encoder classifier (1 = regression).
+  num_classes: int = 2
+  # Rematerialise each layer in the backward pass (saves memory, costs ~1/3 more compute).
+  remat: bool = False
+  # What a rematerialised layer keeps for the backward pass (only read when remat is on):
+  # 'full' (nothing but its input: least memory, most recompute), 'dots' (every matmul output,
+  # attention logits included: O(n^2) memory per head, recomputes only elementwise ops) or
+  # 'dots_no_batch' (weight matmuls only: memory linear in n, recomputes the attention products).
+  remat_policy: str = "full"
+  # T5's relative position bias (32 buckets, max distance 128) added to self-attention logits,
+  # one table per stack shared by its layers; works with any variant that has logits.
+  relative_bias: bool = False
+  # Conv kernel sizes K by layer: layer i uses entry min(i, len - 1). Wu et al. (2019):
+  # (3, 7, 15, 31, 31, 31, 31), whose first 6 are also their decoder's; (7,) = K 7 everywhere.
+  conv_kernel_sizes: tuple[int, ...] = (7,)
+  # Linformer's projected length k of keys and values (Wang et al. use 256 for n = 512).
+  linformer_k: int = 32
+  # How dot-product attention (vanilla, mixtures with vanilla, cross-attention) is computed:
+  # 'einsum' (our einsums, writes every (batch, heads, n, n) tensor; the default and the only one
+  # with attention dropout or returned weights), 'xla' or 'cudnn' (jax.nn.dot_product_attention;
+  # cudnn is GPU flash attention, bf16 only, and skips the masked half of causal attention).
+  # synth/attention/fused.py says what each supports.
+  attention_impl: str = "einsum"
+  # Causal Random-family attention multiplies its shared weights with the values block by block,
+  # skipping the zero upper triangle: 0 = dense, -1 = automatic (n/8 blocks from n = 1024 on
+  # accelerators, dense on CPU where it was measured slower), or a block size.
+  causal_block: int = -1
+  # Run each stack's layers as one nnx.scan over stacked parameters (created with nnx.vmap):
+  # compile time stops growing with depth. Checkpoints then hold (layers, ...) arrays, so they do
+  # not load into an unscanned model; no shared relative bias, one conv kernel size.
+  scan_layers: bool = False
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -23,7 +112,7 @@ def base_config() -> ml_collections.ConfigDict:
   # Path of another run's workdir or checkpoint step dir to initialise params (only) from.
   c.init_from = ""
 
-  # The architecture: synth/model_fields.py documents every field.
+  # The architecture: ModelFields (above) documents every field.
   c.model = ml_collections.ConfigDict(dataclasses.asdict(ModelFields()))
 
   c.data = d = ml_collections.ConfigDict()
@@ -256,25 +345,17 @@ def parse_profile_steps(value, num_steps: int | None = None) -> tuple[int, int] 
   return window
 
 
-def validate_config(config) -> None:
-  """Checks everything that can be checked without data or devices; raises ConfigError."""
-  # Imported here: synth.config is imported by config files, which should stay light.
-  from synth.attention import is_length_bound
-  from synth.kinds import model_kind
-  from synth.models import ModelConfig
+def check_config(config) -> None:
+  """Checks the fields that need neither the model code nor data: the optimizer, and the train
+  and data sizes; raises ConfigError. synth.models.ModelConfig.for_run adds the model's checks
+  and runs these first."""
+  # Imported here: config files import synth.config, and optax is heavier than they need.
   from synth.train.optimizer import make_optimizer
 
   try:
-    model = ModelConfig.from_config(config.model)
     make_optimizer(config.optimizer, num_steps=int(config.train.num_steps))
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  # The row lengths the model reads (an encoder-decoder may size each side on its own).
-  for name, length in model_kind(model.kind).row_lengths(config).items():
-    if is_length_bound(model.variant) and length > model.max_len:
-      raise ConfigError(
-          f"{name}={length} is longer than model.max_len={model.max_len}, the most that "
-          f"attention variant '{model.variant}' supports; lower {name} or raise model.max_len")
   for field in ("num_steps", "log_every", "checkpoint_every"):
     if int(config.train[field]) <= 0:
       raise ConfigError(f"train.{field} must be positive, got {config.train[field]}")
@@ -287,3 +368,166 @@ def validate_config(config) -> None:
                 "vocab_train_examples", "max_eval_examples"):
     if int(config.data[field]) < 0:
       raise ConfigError(f"data.{field} must be >= 0, got {config.data[field]}")
+
+
+# -------------------------------------------------------------------------------------------------
+# Config files shipped inside the package
+# -------------------------------------------------------------------------------------------------
+
+# The directories of the package that ship config and experiment files: configs/ and experiments/
+# are part of the installed package (as synth/configs and synth/experiments), so the README's
+# `--config=configs/lm_python_docs.py` and `synth sweep experiments/cpu_offline.py` work after a
+# plain `pip install`, from any directory. A path that exists where the command runs always
+# wins, so a checkout's or a user's own files are used first.
+SHIPPED_DIRS = ("configs", "experiments")
+
+
+def shipped_root() -> str:
+  """The directory that holds the package's configs/ and experiments/."""
+  return str(importlib.resources.files("synth"))
+
+
+def resolve_shipped(path: str) -> str:
+  """`path` if it exists here, else the shipped file of that name (configs/x.py or
+  experiments/x.py); anything else is returned unchanged, for the caller's own error."""
+  if os.path.exists(path):
+    return path
+  parts = os.path.normpath(path).split(os.sep)
+  if len(parts) == 2 and parts[0] in SHIPPED_DIRS:
+    shipped = os.path.join(shipped_root(), *parts)
+    if os.path.isfile(shipped):
+      return shipped
+  return path
+
+
+def missing_file_message(kind: str, path: str) -> str:
+  """One line for a config or experiment file that is neither here nor shipped."""
+  return (f"{kind} file '{path}' does not exist (here, or among the package's own configs/ "
+          f"and experiments/ in {shipped_root()})")
+
+
+# -------------------------------------------------------------------------------------------------
+# Loading a config file and applying overrides
+# -------------------------------------------------------------------------------------------------
+
+# The command-line prefix of an override: --config.section.field=value.
+FLAG_PREFIX = "--config."
+
+
+def load_config(spec: str, overrides: Mapping[str, Any] | None = None) -> ml_collections.ConfigDict:
+  """The config a spec names, with `overrides` applied; every failure is a ConfigError."""
+  path, _, arg = spec.partition(":")
+  resolved = resolve_shipped(path)
+  if not os.path.isfile(resolved):
+    raise ConfigError(missing_file_message("config", path))
+  try:
+    get_config = runpy.run_path(resolved)["get_config"]
+  except KeyError:
+    raise ConfigError(f"config file '{resolved}' defines no get_config()") from None
+  except SyntaxError as e:
+    raise ConfigError(f"{resolved}:{e.lineno}: {e.msg}: fix the config file") from None
+  try:
+    config = get_config(arg) if arg else get_config()
+  except ConfigError as e:
+    raise ConfigError(f"{resolved}: {e}") from None
+  return apply_overrides(config, overrides or {})
+
+
+def apply_overrides(config: ml_collections.ConfigDict,
+                    overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """Sets each dotted field of `overrides` in `config` (in place; also returned). Text values
+  are parsed by the field's type, as on the command line; others must already have it."""
+  for name, value in overrides.items():
+    *parents, field = name.split(".")
+    node = config
+    for part in parents:
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        raise ConfigError(_unknown(name))
+      node = node[part]
+    if not isinstance(node, ml_collections.ConfigDict) or field not in node:
+      raise ConfigError(_unknown(name))
+    current = node[field]
+    if isinstance(current, ml_collections.ConfigDict):
+      raise ConfigError(f"--config.{name} names a section of the config, not a field")
+    if isinstance(value, str) and not isinstance(current, str):
+      value = parse_value(name, value, current)
+    node[field] = _checked(name, value, current)
+  return config
+
+
+def parse_value(name: str, text: str, current: Any) -> Any:
+  """Command-line text -> a value of `current`'s type for field `name` (a field holding None
+  takes the text as it is)."""
+  if current is None:
+    return text
+  kind = type(current)
+  if kind not in _PARSERS:
+    raise ConfigError(f"--config.{name} cannot be set from the command line (a {kind.__name__} "
+                      f"field)")
+  try:
+    return _PARSERS[kind](text)
+  except (ValueError, SyntaxError):
+    want = {bool: "true or false", int: "an integer", float: "a number",
+            tuple: "a tuple, e.g. (3, 7)", list: "a list, e.g. [3, 7]"}[kind]
+    raise ConfigError(f"--config.{name}={text} is not {want}") from None
+
+
+def _sequence(kind):
+  def parse(text: str):
+    value = ast.literal_eval(text)
+    return kind(value if isinstance(value, (tuple, list)) else (value,))
+  return parse
+
+
+# How command-line text becomes a value, by the type of the field's current value.
+_PARSERS = {bool: parse_bool, int: int, float: float, tuple: _sequence(tuple),
+            list: _sequence(list)}
+
+
+def override_flags(overrides: Mapping[str, Any]) -> list[str]:
+  """The command-line flags that apply `overrides` (what a sweep passes to `synth train`)."""
+  return [f"{FLAG_PREFIX}{name}={_text(value)}" for name, value in overrides.items()]
+
+
+def split_override_flags(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+  """({field: text} of the --config.a.b=value flags, the other arguments in order)."""
+  overrides, rest = {}, []
+  for arg in argv:
+    if arg.startswith(FLAG_PREFIX):
+      name, sep, text = arg[len(FLAG_PREFIX):].partition("=")
+      if not sep or not name:
+        raise ConfigError(f"{arg}: an override is --config.section.field=value")
+      overrides[name] = text
+    else:
+      rest.append(arg)
+  return overrides, rest
+
+
+def _checked(name: str, value: Any, current: Any) -> Any:
+  """`value` if it fits a field holding `current` (ints fit float fields), else ConfigError."""
+  if current is None or value is None:
+    return value
+  if isinstance(current, bool) != isinstance(value, bool):
+    raise ConfigError(f"--config.{name}={value!r} is not a bool like the field's {current!r}")
+  if isinstance(current, float) and isinstance(value, int):
+    return float(value)
+  if isinstance(current, (tuple, list)) and isinstance(value, (tuple, list)):
+    return type(current)(value)
+  if not isinstance(value, type(current)):
+    raise ConfigError(f"--config.{name}={value!r} is of type {type(value).__name__}, but the "
+                      f"field holds a {type(current).__name__} ({current!r})")
+  return value
+
+
+def _text(value: Any) -> str:
+  """A value as override text that parse_value reads back."""
+  if isinstance(value, bool):
+    return "true" if value else "false"
+  if isinstance(value, (tuple, list)):
+    return repr(tuple(value) if isinstance(value, tuple) else list(value))
+  return str(value)
+
+
+def _unknown(name: str) -> str:
+  return (f"unknown config field '{name}' (from --config.{name}); synth/config.py lists the "
+          f"fields")

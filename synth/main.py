@@ -2,7 +2,7 @@
 
 Every command parses its flags with argparse, in one style: `--name=value`, underscores inside
 names. train, eval, decode, export and inspect take ml_collections config files (the JAX
-ecosystem's convention, read by synth.config_files): any config field can be overridden with
+ecosystem's convention, read by synth.config): any config field can be overridden with
 `--config.section.field=value`; an unknown field, a bad value or an invalid combination is a
 one-line error before any work starts and before the workdir is touched. eval, decode and
 inspect read the run's resolved config from <workdir>/config.json; pass --config, or overrides
@@ -91,10 +91,9 @@ def parse_command(command: str, rest: list[str]):
   The --config.a.b=value overrides apply to --config's file or, without one, to the run's own
   config.json (eval, decode and inspect read that).
   """
-  from synth import config_files
-  from synth.config import ConfigError
+  from synth.config import ConfigError, apply_overrides, load_config, split_override_flags
   try:
-    overrides, rest = config_files.split_override_flags(rest)
+    overrides, rest = split_override_flags(rest)
   except ConfigError as e:
     _fail(str(e))
   parser = _ArgumentParser(prog=f"synth {command}", add_help=False, allow_abbrev=False)
@@ -119,14 +118,14 @@ def parse_command(command: str, rest: list[str]):
              + (" (a new or empty directory)" if command == "export" else "")}[name])
   try:
     if getattr(args, "config", None):
-      config = config_files.load(args.config, overrides)
+      config = load_config(args.config, overrides)
     else:
       from synth.run_files import load_run_config
       try:
         config = load_run_config(args.workdir)
       except FileNotFoundError as e:
         _fail(str(e))
-      config = config_files.apply_overrides(config, overrides)
+      config = apply_overrides(config, overrides)
   except ConfigError as e:
     _fail(str(e))
   return args, config
@@ -140,9 +139,10 @@ def main(command: str, args, config) -> None:
           "or --examples=N")
 
   # Imported after flag parsing so `synth --help` and flag errors are instant.
-  from synth.config import ConfigError, validate_config
+  from synth.config import ConfigError
+  from synth.models import ModelConfig
   try:
-    validate_config(config)
+    ModelConfig.for_run(config)
   except ConfigError as e:
     _fail(str(e))
 
@@ -273,8 +273,7 @@ def usage() -> str:
   lines += [f"  {name:<{width}}  {summary}" for name, summary in COMMANDS.items()]
   lines += ["", "`synth <command> --help` lists a command's flags. train, eval and decode take",
             "--config=FILE.py[:k=v,...] and --config.section.field=value overrides (every field",
-            "is documented in synth/config.py and synth/model_fields.py); `python -m synth` is",
-            "the same command."]
+            "is documented in synth/config.py); `python -m synth` is the same command."]
   return "\n".join(lines)
 
 

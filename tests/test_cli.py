@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from synth import main, shipped_files
+from synth import main
+from synth.config import resolve_shipped, shipped_root
 from train_helpers import REPO
 
 
@@ -83,17 +84,17 @@ def test_shipped_config_files_are_found_from_anywhere(tmp_path):
   current directory has none; a local file of the same name wins; anything else is unchanged."""
   os.chdir(tmp_path)
   try:
-    shipped = shipped_files.resolve("configs/lm_python_docs.py")
+    shipped = resolve_shipped("configs/lm_python_docs.py")
     assert os.path.isfile(shipped) and os.path.isabs(shipped)
     with open(shipped) as f, open(os.path.join(REPO, "configs", "lm_python_docs.py")) as g:
       assert f.read() == g.read()
-    assert os.path.isfile(shipped_files.resolve("experiments/cpu_offline.py"))
-    assert shipped_files.resolve("configs/nope.py") == "configs/nope.py"
-    assert shipped_files.resolve("other/lm_python_docs.py") == "other/lm_python_docs.py"
+    assert os.path.isfile(resolve_shipped("experiments/cpu_offline.py"))
+    assert resolve_shipped("configs/nope.py") == "configs/nope.py"
+    assert resolve_shipped("other/lm_python_docs.py") == "other/lm_python_docs.py"
     os.mkdir("configs")
     with open("configs/lm_python_docs.py", "w") as f:
       f.write("# mine\n")
-    assert shipped_files.resolve("configs/lm_python_docs.py") == "configs/lm_python_docs.py"
+    assert resolve_shipped("configs/lm_python_docs.py") == "configs/lm_python_docs.py"
   finally:
     os.chdir(REPO)
 
@@ -103,7 +104,7 @@ def test_a_missing_config_file_is_one_line_that_says_where_the_shipped_ones_are(
   assert result.returncode == 2
   (line,) = result.stderr.strip().splitlines()
   assert line.startswith("synth: error: config file 'configs/nope.py' does not exist")
-  assert shipped_files.shipped_root() in line
+  assert shipped_root() in line
   assert not (tmp_path / "w").exists()
 
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from synth import config_files
+from synth.config import load_config
 from synth.config import base_config
 from synth.data import get_data
 from synth.data.classification import CLASSIFICATION_KEYS
@@ -194,7 +194,7 @@ def test_trainer_runs_two_steps_from_local_files(task, tmp_path):
   else:
     train, eval_ = classification_files(tmp_path)
     arg = f"train={train},eval={eval_},format=jsonl"
-  config = tiny(config_files.load(f"{REPO}/configs/files_{task}.py:{arg}"))
+  config = tiny(load_config(f"{REPO}/configs/files_{task}.py:{arg}"))
   if task == "classification":
     config.data.label_names = ("short", "long")
   workdir = tmp_path / "run"

@@ -486,7 +486,7 @@ def test_train_listops_end_to_end(tmp_path):
 # ------------------------------------------------------------------------------------------------
 
 def test_diagnostics_experiment_runs_resolve(tmp_path):
-  from synth.config import validate_config
+  from synth.models import ModelConfig
   from synth.sweep.grid import expand, resolve_config
   from synth.sweep.spec import load_experiment
   from synth.sweep.variants import PAPER_VARIANTS
@@ -495,7 +495,7 @@ def test_diagnostics_experiment_runs_resolve(tmp_path):
   by_task = {}
   for run in runs:
     config = resolve_config(run, REPO)
-    validate_config(config)
+    ModelConfig.for_run(config)
     get_task(config.data.source).check(config)
     assert config.model.variant == run.variant and config.seed == run.seed
     by_task.setdefault(run.task.name, set()).add(run.variant)

@@ -670,12 +670,12 @@ def test_model_config_rejects_bad_values(field, value, message):
 
 
 def test_unknown_remat_policy_is_a_one_line_config_error():
-  from synth.config import ConfigError, validate_config
+  from synth.config import ConfigError
   config = base_config()
   config.model.update(remat=True, remat_policy="nothing")
   with pytest.raises(ConfigError, match=r"^model.remat_policy='nothing' is not one of full, dots, "
                                         r"dots_no_batch$"):
-    validate_config(config)
+    ModelConfig.for_run(config)
 
 
 def test_model_config_from_config():

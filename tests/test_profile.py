@@ -11,7 +11,8 @@ import jax
 import pytest
 
 from synth.bench import main as bench_main
-from synth.config import ConfigError, parse_profile_steps, validate_config
+from synth.config import ConfigError, parse_profile_steps
+from synth.models import ModelConfig
 from synth.train import trainer
 from train_helpers import SimulatedCrash, crash_at_step, tiny_config
 
@@ -67,7 +68,7 @@ def test_profile_steps_parsing():
 def test_bad_profile_steps_is_a_one_line_config_error(value, message):
   config = tiny_config("unused.model", **{"train.profile_steps": value})
   with pytest.raises(ConfigError, match=message) as info:
-    validate_config(config)
+    ModelConfig.for_run(config)
   assert "\n" not in str(info.value)
 
 
@@ -75,7 +76,7 @@ def test_config_json_from_before_the_field_still_validates():
   # `synth eval` validates the config.json an older run wrote, which has no profile_steps.
   config = tiny_config("unused.model")
   del config.train["profile_steps"]
-  validate_config(config)
+  ModelConfig.for_run(config)
 
 
 def test_bench_traces_every_case(tmp_path, capsys):

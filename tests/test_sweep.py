@@ -106,24 +106,24 @@ def test_train_and_eval_argument_lists(tmp_path):
 
 def test_override_values_reach_the_trainer_unchanged():
   """What a sweep passes as --config.a.b=text flags, `synth train` reads back as the same
-  values: the flags and their parsing are one module (synth.config_files)."""
-  from synth import config_files
+  values: the flags and their parsing are one module (synth.config)."""
+  from synth.config import load_config, override_flags, split_override_flags
   from synth.config import ConfigError
   overrides = {"data.train_files": "my dir/a b,c=d.txt", "model.remat": True,
                "optimizer.learning_rate": 1e-3, "model.conv_kernel_sizes": (3, 7),
                "train.num_steps": 12, "data.label_names": ("neg", "pos")}
-  flags = config_files.override_flags(overrides)
+  flags = override_flags(overrides)
   assert flags[1] == "--config.model.remat=true"
-  texts, rest = config_files.split_override_flags(["--workdir=x", *flags])
+  texts, rest = split_override_flags(["--workdir=x", *flags])
   assert rest == ["--workdir=x"]
-  via_flags = config_files.load("configs/lm_python_docs.py", texts)
-  direct = config_files.load("configs/lm_python_docs.py", overrides)
+  via_flags = load_config("configs/lm_python_docs.py", texts)
+  direct = load_config("configs/lm_python_docs.py", overrides)
   for name, value in overrides.items():
     section, field = name.split(".")
     assert via_flags[section][field] == direct[section][field] == value
   # The case that must fail: text that is not of the field's type is an error, not a string.
   with pytest.raises(ConfigError, match="train.num_steps=12.5 is not an integer"):
-    config_files.load("configs/lm_python_docs.py", {"train.num_steps": "12.5"})
+    load_config("configs/lm_python_docs.py", {"train.num_steps": "12.5"})
 
 
 def test_commands_run_without_a_shell(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ import sys
 
 import ml_collections
 
-from synth import config_files
+from synth.config import load_config, override_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The config file the trainer tests shrink.
@@ -27,13 +27,13 @@ def tiny_overrides(vocab_path: str, **overrides) -> dict:
 
 def tiny_config(vocab_path: str, **overrides) -> ml_collections.ConfigDict:
   """configs/lm_python_docs.py with tiny_overrides applied, as `synth train` would build it."""
-  return config_files.load(TINY_CONFIG, tiny_overrides(vocab_path, **overrides))
+  return load_config(TINY_CONFIG, tiny_overrides(vocab_path, **overrides))
 
 
 def tiny_flags(vocab_path: str, **overrides) -> list[str]:
   """The --config.a.b=value flags that make `synth train --config=configs/lm_python_docs.py`
   train tiny_config(vocab_path, **overrides)."""
-  return config_files.override_flags(tiny_overrides(vocab_path, **overrides))
+  return override_flags(tiny_overrides(vocab_path, **overrides))
 
 
 def synth_command(*args: str) -> list[str]:

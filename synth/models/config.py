@@ -4,11 +4,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from synth.attention import WEIGHTINGS, parse_variant, takes_relative_bias
+from synth.attention import WEIGHTINGS, is_length_bound, parse_variant, takes_relative_bias
 from synth.attention.causal_blocks import check_block
 from synth.attention.fused import IMPLS, check_impl
+from synth.config import ConfigError, ModelFields, check_config
 from synth.kinds import MODEL_KINDS, model_kind
-from synth.model_fields import ModelFields
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # model.remat_policy -> the jax.checkpoint policy: what a rematerialised layer keeps from its
@@ -28,7 +28,7 @@ REMAT_POLICIES = {
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(ModelFields):
   """config.model as the model constructors take it: the fields (and their meaning) are
-  synth.model_fields.ModelFields'; this adds the checks that need synth.attention, and helpers."""
+  synth.config.ModelFields'; this adds the checks that need synth.attention, and helpers."""
 
   def __post_init__(self):
     def check(name, value, choices):
@@ -84,6 +84,25 @@ class ModelConfig(ModelFields):
     if unknown:
       raise ValueError(f"unknown model config fields: {', '.join(unknown)}")
     return cls(**values)
+
+  @classmethod
+  def for_run(cls, config) -> "ModelConfig":
+    """The model config of a whole run config, after every check that needs no data or devices:
+    synth.config.check_config's, the model's own, and that the rows the run reads fit a
+    length-bound variant's max_len. Every failure is a one-line ConfigError, raised before any
+    work starts or any file is written."""
+    check_config(config)
+    try:
+      model = cls.from_config(config.model)
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+    # The row lengths the model reads (an encoder-decoder may size each side on its own).
+    for name, length in model_kind(model.kind).row_lengths(config).items():
+      if is_length_bound(model.variant) and length > model.max_len:
+        raise ConfigError(
+            f"{name}={length} is longer than model.max_len={model.max_len}, the most that "
+            f"attention variant '{model.variant}' supports; lower {name} or raise model.max_len")
+    return model
 
   @property
   def compute_dtype(self):

@@ -10,8 +10,7 @@ import posixpath
 import sys
 from collections.abc import Iterable
 
-from synth import config_files
-from synth.config import ConfigError, spm_vocab_size
+from synth.config import ConfigError, load_config, override_flags, spm_vocab_size
 from synth.run_files import is_remote as is_url  # one definition of "remote" for the package
 from synth.sweep.spec import Experiment, Task
 
@@ -132,13 +131,13 @@ def _matches(run: Run, filters: dict[str, set[str]]) -> bool:
 
 def resolve_config(run: Run, repo: str):
   """The config `synth train` will build for `run` (the file, its arguments, the overrides),
-  read by the same loader (synth.config_files)."""
+  read by the same loader (synth.config.load_config)."""
   path = os.path.join(repo, run.task.config)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"task '{run.task.name}': config file {path} does not exist")
   args = ",".join(f"{k}={v}" for k, v in run.config_args().items())
   try:
-    return config_files.load(f"{path}:{args}" if args else path, run.overrides())
+    return load_config(f"{path}:{args}" if args else path, run.overrides())
   except ConfigError as e:
     raise ValueError(f"task '{run.task.name}': {e}") from None
 
@@ -179,7 +178,7 @@ def plan(run: Run, repo: str, extra_overrides: dict | None = None) -> RunPlan:
   else:
     vocab = config.data.vocab_path or join(run.workdir, "vocab", f"spm_{pieces}.model")
   train = ["train", f"--config={run.config_spec()}", f"--workdir={run.workdir}",
-           *config_files.override_flags(overrides)]
+           *override_flags(overrides)]
   evals = [["eval", f"--workdir={run.workdir}", f"--checkpoint={run.task.checkpoint}",
             f"--split={split}"] for split in run.task.eval_splits]
   return RunPlan(run, int(config.train.num_steps), vocab, train, evals)

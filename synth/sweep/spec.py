@@ -11,7 +11,7 @@ import runpy
 from collections.abc import Mapping
 from typing import Any
 
-from synth import shipped_files
+from synth.config import missing_file_message, resolve_shipped
 
 
 # What an experiment, task or variant name may hold: it becomes one directory level of the
@@ -164,8 +164,8 @@ def split_experiment_spec(spec: str) -> tuple[str, str | None]:
   """
   path, sep, arg = str(spec).partition(".py:")
   if not sep:
-    return shipped_files.resolve(str(spec)), None
-  return shipped_files.resolve(path + ".py"), arg
+    return resolve_shipped(str(spec)), None
+  return resolve_shipped(path + ".py"), arg
 
 
 def load_experiment(spec: str) -> Experiment:
@@ -179,7 +179,7 @@ def load_experiment(spec: str) -> Experiment:
   try:
     namespace = runpy.run_path(path)
   except FileNotFoundError:
-    raise FileNotFoundError(shipped_files.missing_message("experiment", path)) from None
+    raise FileNotFoundError(missing_file_message("experiment", path)) from None
   make = namespace.get("get_experiment")
   if callable(make):
     experiment = make(arg)

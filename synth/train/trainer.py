@@ -14,7 +14,7 @@ from absl import logging
 from clu import parameter_overview
 from etils import epath
 
-from synth.config import mesh_rules, parse_profile_steps, validate_config
+from synth.config import mesh_rules, parse_profile_steps
 from synth.data.tasks import get_data
 from synth.eval.evaluate import Evaluator
 from synth.models import ModelConfig
@@ -132,8 +132,7 @@ def train(config, workdir: str, devices=None) -> dict:
   # in the loop after saving the next step, during shutdown by finishing it.
   preemption = Preemption()
   try:
-    validate_config(config)
-    model_cfg = ModelConfig.from_config(config.model)
+    model_cfg = ModelConfig.for_run(config)
     mesh = make_mesh(config.mesh, devices)
     rules = mesh_rules(config)
     data_sharding = batch_sharding(mesh, rules)
