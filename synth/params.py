@@ -1,16 +1,20 @@
-"""Parameters that carry logical axis names.
+"""Parameters that carry logical axis names, in Flax's own partitioning metadata.
 
-Every parameter in synth is created through `param`, which stores the tensor's logical axis names
-(e.g. ('embed', 'heads', 'kv')) as Variable metadata under `logical_axes`. synth.parallel maps those
-names to mesh axes with the config's rules. We use our own metadata key rather than Flax's
-`out_sharding` (what nnx.with_partitioning sets) because by default Flax shards those variables
-eagerly at creation, which needs a mesh to exist, and models must also be buildable with no mesh
-at all (tests, eval_shape, a laptop). Flax 0.12 can switch that off per variable
-(`eager_sharding=False` metadata) or globally (nnx.use_eager_sharding(False)); with it off, a
-model builds and eval_shapes with no mesh and nnx.logical_axis_rules + nnx.get_partition_spec
-map the names (checked with flax 0.12.8), so moving to Flax's own key looks possible. Not done
-yet; to check first: that its rules map one name to several mesh axes (our batch -> (data, fsdp))
-and that an unknown name is an error, as here.
+Every parameter in synth is created through `param`, which wraps its initializer with
+nnx.with_partitioning, so the Variable holds its logical axis names (e.g. ('embed', 'heads',
+'kv')) as Flax's `out_sharding` metadata, as any Flax model's do. synth.parallel maps those
+names to mesh axes with the config's rules.
+
+Two choices differ from Flax's defaults, each for a constraint of ours:
+- eager_sharding=False. By default Flax shards such a variable as it is created, which needs a
+  mesh, and our models must build with no mesh at all (tests, nnx.eval_shape, a laptop); the
+  trainer places every variable afterwards, from its abstract state.
+- The names are mapped by synth.parallel.sharding.logical_to_mesh_spec rather than by
+  nnx.get_partition_spec under nnx.logical_axis_rules. Both read this metadata and give the same
+  spec where every rule fits (tests/test_sharding.py checks it), but Flax's passes a name with
+  no rule through as a mesh axis name, and keeps a mesh axis that does not divide its dimension
+  or that an earlier dimension already uses; ours makes the first an error and drops the other
+  two, so any rule set is valid for any model.
 """
 from typing import Callable, Sequence
 
@@ -18,7 +22,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-LOGICAL_AXES = "logical_axes"
+# The Variable metadata that holds the logical axis names: Flax's (what nnx.with_partitioning
+# sets, and what nnx.vmap / nnx.scan's transform_metadata extend with a stacked axis).
+LOGICAL_AXES = "out_sharding"
 
 
 def param(
@@ -32,8 +38,8 @@ def param(
   """Creates a Variable of `variable_type` initialised by `init`, annotated with logical `axes`."""
   if len(axes) != len(shape):
     raise ValueError(f"logical axes {tuple(axes)} do not match parameter shape {tuple(shape)}")
-  value = init(rngs.params(), tuple(shape), dtype)
-  return variable_type(value, **{LOGICAL_AXES: tuple(axes)})
+  annotated = nnx.with_partitioning(init, tuple(axes), eager_sharding=False)
+  return variable_type(annotated(rngs.params(), tuple(shape), dtype))
 
 
 def logical_axes(variable: nnx.Variable) -> tuple[str | None, ...]:

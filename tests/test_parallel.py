@@ -94,6 +94,26 @@ def test_unknown_names_are_errors():
     logical_to_mesh_spec(("embed",), RULES + (("embed", "model"),), mesh)
 
 
+def test_parameters_carry_flax_partitioning_metadata_that_flax_maps_too():
+  """param writes Flax's own metadata (nnx.with_partitioning, no eager sharding), so a model
+  builds with no mesh and nnx.get_partition_spec under nnx.logical_axis_rules reads the same
+  names. Where every rule fits, Flax's spec is ours; where a mesh axis does not divide the
+  dimension or is used twice, ours drops it and Flax's keeps it (why we map names ourselves)."""
+  model = Tiny(nnx.Rngs(0))  # no mesh anywhere
+  assert model.kernel.get_metadata()["out_sharding"] == ("embed", "mlp")
+  assert model.kernel.get_metadata()["eager_sharding"] is False
+  mesh = make_mesh(mesh_config(2, 2, 2))
+  state = nnx.state(model)
+  with nnx.logical_axis_rules(RULES):
+    flax_specs = {k: v.get_value() for k, v in nnx.get_partition_spec(state).items()}
+  ours = specs(state_shardings(state, mesh, RULES))
+  for name in ("kernel", "heads", "bias", "frozen", "plain"):
+    assert flax_specs[name] == ours[name], name
+  # Odd vocabulary 7 over tensor=2; 'mlp' and 'heads' both on 'tensor'.
+  assert flax_specs["embedding"] == P("tensor", "fsdp") != ours["embedding"] == P(None, "fsdp")
+  assert flax_specs["gates"] == P("tensor", "tensor") != ours["gates"] == P("tensor", None)
+
+
 @pytest.mark.parametrize("sizes, expected", [
     ((4, 1, 2), {"embedding": P(None, "fsdp"), "kernel": P("fsdp", "tensor"),
                  "heads": P("fsdp", "tensor", None), "gates": P("tensor", None),

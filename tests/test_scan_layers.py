@@ -29,8 +29,11 @@ def transplant(unrolled, scanned, order=None):
   """Copies unrolled's weights into scanned, each stack's layers stacked in `order`."""
   for name in _stacks(unrolled):
     layers = getattr(unrolled, name).layers
-    states = [nnx.state(layers[i]) for i in (order or range(len(layers)))]
-    nnx.update(getattr(scanned, name).layers, jax.tree.map(lambda *xs: jnp.stack(xs), *states))
+    states = [nnx.to_pure_dict(nnx.state(layers[i])) for i in (order or range(len(layers)))]
+    # Values only: each scanned Variable keeps its own metadata, the stacked logical axes.
+    target = nnx.state(getattr(scanned, name).layers)
+    nnx.replace_by_pure_dict(target, jax.tree.map(lambda *xs: jnp.stack(xs), *states))
+    nnx.update(getattr(scanned, name).layers, target)
   # Everything outside the layers (embeddings, final norms) as it is.
   graphdef, rest = nnx.split(unrolled, lambda path, _: "layers" not in path, ...)[:2]
   del graphdef

@@ -17,7 +17,7 @@ from synth.attention import CrossAttention, RelativePositionBias, make_attention
 from synth.models.config import REMAT_POLICIES, ModelConfig
 from synth.models.layers import (Embed, FeedForward, LayerNorm, LearnedPositions, OutputHead,
                                  sinusoidal_encoding)
-from synth.params import LOGICAL_AXES, logical_axes, param
+from synth.params import param
 from synth.token_ids import PAD_ID
 
 
@@ -92,23 +92,26 @@ class TransformerLayer(nnx.Module):
     return y
 
 
+# transform_metadata of every nnx.vmap / nnx.scan over stacked layers: each parameter's stacked
+# axis is named None (replicated) in its logical axes, and is taken out again inside the scan,
+# where the layer sees its own (unstacked) parameters.
+STACKED_AXIS = {nnx.PARTITION_NAME: None}
+
+
 def stacked_layers(cfg: ModelConfig, num_layers: int, *, causal: bool, cross: bool,
                    rngs: nnx.Rngs) -> TransformerLayer:
   """One TransformerLayer whose every variable has a leading axis of num_layers (scan_layers).
 
-  nnx.vmap over split rngs builds the layers at once, each from its own keys; the stacked axis
-  gets the logical name None (replicated: each device holds every layer of its shard).
+  nnx.vmap over split rngs builds the layers at once, each from its own keys; Flax's
+  transform_metadata gives the stacked axis the logical name None (replicated: each device holds
+  every layer of its shard).
   """
   @nnx.split_rngs(splits=num_layers)
-  @nnx.vmap(in_axes=(0,), out_axes=0)
+  @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata=STACKED_AXIS)
   def create(rngs):
     return TransformerLayer(cfg, causal=causal, cross=cross, rngs=rngs)
 
-  layers = create(rngs)
-  for _, variable in nnx.iter_graph(layers):
-    if isinstance(variable, nnx.Variable) and variable.has_metadata(LOGICAL_AXES):
-      variable.set_metadata(LOGICAL_AXES, (None, *logical_axes(variable)))
-  return layers
+  return create(rngs)
 
 
 class TransformerStack(nnx.Module):
@@ -146,7 +149,7 @@ class TransformerStack(nnx.Module):
 
     if self.scan:
       x = nnx.scan(lambda h, layer: run(layer, h), in_axes=(nnx.Carry, 0),
-                   out_axes=nnx.Carry)(x, self.layers)
+                   out_axes=nnx.Carry, transform_metadata=STACKED_AXIS)(x, self.layers)
     else:
       for layer in self.layers:
         x = run(layer, x)
@@ -155,7 +158,8 @@ class TransformerStack(nnx.Module):
   def init_cache(self, batch: int, length: int, dtype):
     if self.scan:
       nnx.vmap(lambda layer: layer.self_attention.init_cache(batch, length, dtype),
-               in_axes=0, out_axes=0, axis_size=self.num_layers)(self.layers)
+               in_axes=0, out_axes=0, axis_size=self.num_layers,
+               transform_metadata=STACKED_AXIS)(self.layers)
       return
     for layer in self.layers:
       layer.self_attention.init_cache(batch, length, dtype)
