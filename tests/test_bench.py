@@ -220,18 +220,34 @@ def test_ceiling_counts_causal_halves_only_where_an_implementation_skips_them():
 def test_bench_cases_run_an_implementation_only_where_it_changes_something():
   cases = bench_cases(["vanilla", "random", "random+vanilla"], ["einsum", "xla", "cudnn"],
                       ["float32", "bfloat16"])
-  assert cases == [("vanilla", "einsum", "float32"), ("vanilla", "xla", "float32"),
-                   ("random", "einsum", "float32"), ("random+vanilla", "einsum", "float32"),
-                   ("random+vanilla", "xla", "float32"),
-                   ("vanilla", "einsum", "bfloat16"), ("vanilla", "xla", "bfloat16"),
-                   ("vanilla", "cudnn", "bfloat16"), ("random", "einsum", "bfloat16"),
-                   ("random+vanilla", "einsum", "bfloat16"), ("random+vanilla", "xla", "bfloat16"),
-                   ("random+vanilla", "cudnn", "bfloat16")]
+  assert [c[:3] for c in cases] == [
+      ("vanilla", "einsum", "float32"), ("vanilla", "xla", "float32"),
+      ("random", "einsum", "float32"), ("random+vanilla", "einsum", "float32"),
+      ("random+vanilla", "xla", "float32"),
+      ("vanilla", "einsum", "bfloat16"), ("vanilla", "xla", "bfloat16"),
+      ("vanilla", "cudnn", "bfloat16"), ("random", "einsum", "bfloat16"),
+      ("random+vanilla", "einsum", "bfloat16"), ("random+vanilla", "xla", "bfloat16"),
+      ("random+vanilla", "cudnn", "bfloat16")]
+  # The default causal_block (-1, auto) is the Random-family's only; elsewhere it is None.
+  assert [c[3] for c in cases if c[0] == "random"] == [-1, -1]
+  assert all(c[3] is None for c in cases if c[0] != "random")
+
+
+def test_bench_cases_run_each_causal_block_only_where_blocks_apply():
+  variants = ["vanilla", "random", "factorized_random", "dense", "random+dense"]
+  cases = bench_cases(variants, ["einsum"], ["float32"], (0, 256))
+  assert [(c[0], c[3]) for c in cases] == [
+      ("vanilla", None), ("random", 0), ("random", 256), ("factorized_random", 0),
+      ("factorized_random", 256), ("dense", None), ("random+dense", None)]
+  # Not in the bidirectional encoder, and not when decoding: there is no triangle to skip.
+  for kind, mode in (("encoder_classifier", "train"), ("decoder", "decode")):
+    assert all(c[3] is None for c in bench_cases(variants, ["einsum"], ["float32"], (0, 256),
+                                                 kind, mode))
 
 
 def _case(variant, impl, dtype, times, ceiling):
   return types.SimpleNamespace(
-      variant=variant, impl=impl, dtype=dtype, seq_len=8, batch=2, tokens=16, params=1,
+      variant=variant, impl=impl, dtype=dtype, causal_block=None, seq_len=8, batch=2, tokens=16, params=1,
       times=times, model_flops=100.0, xla_flops=None, ceiling_flops=ceiling, memory_bytes=0,
       compile_s=0.0)
 
@@ -279,6 +295,23 @@ def test_train_bench_with_implementations_and_dtypes(tmp_path):
     assert r["fastest_vanilla"] in ("einsum", "xla")
 
 
+def test_train_bench_times_each_causal_block_side_by_side(tmp_path, capsys):
+  out = tmp_path / "blocks.json"
+  assert main(["--variants=vanilla,random", "--causal_blocks=0,4", "--seq_lens=8",
+               "--batch_size=2", "--d_model=16", "--num_heads=2", "--d_ff=32", "--num_layers=1",
+               "--vocab_size=50", "--repeats=1", "--warmup=1", "--peak_size=128",
+               f"--json={out}"]) == 0
+  assert "block" in capsys.readouterr().out
+  report = json.loads(out.read_text())
+  assert report["model"]["causal_blocks"] == [0, 4]
+  vanilla, dense, blocked = report["results"]
+  assert (vanilla["causal_block"], dense["causal_block"], blocked["causal_block"]) == (None, 0, 4)
+  # Blocks of 4 at n = 8 skip one of the four 4 x 4 blocks of P V; the model FLOPs are the same.
+  assert blocked["ceiling_flops_per_step"] < dense["ceiling_flops_per_step"]
+  assert blocked["model_flops_per_step"] == dense["model_flops_per_step"]
+  assert blocked["flop_ceiling_vs_fastest_vanilla"] > dense["flop_ceiling_vs_fastest_vanilla"]
+
+
 def test_compile_bench_reports_both_stacks(tmp_path):
   report = run_compile_bench(["random"], 8, [1, 2], 2, d_model=16, num_heads=2, d_ff=32,
                              vocab_size=50, json_path=str(tmp_path / "c.json"), log=None)
@@ -291,7 +324,8 @@ def test_compile_bench_reports_both_stacks(tmp_path):
 
 def test_implementation_errors_are_one_line(capsys):
   for args in (["--impls=flash"], ["--impls=cudnn", "--dtypes=bfloat16"],
-               ["--dtypes=float16"], ["--compile_layers=0"]):
+               ["--dtypes=float16"], ["--compile_layers=0"], ["--causal_blocks=x"],
+               ["--causal_blocks=-2"]):
     assert main(["--variants=vanilla", "--seq_lens=8", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("synth: error: bench:") and "\n" not in err, err

@@ -64,11 +64,15 @@ def random_batch(shape: ModelShape, batch: int, seq_len: int, seed: int) -> dict
 
 
 class TrainCase:
-  """One variant's train step at one length, compiled and ready to run."""
+  """One variant's train step at one length, compiled and ready to run.
+
+  causal_block None (a variant it does not change) builds the model with the default.
+  """
 
   def __init__(self, variant: str, shape: ModelShape, seq_len: int, batch: int, mesh, *,
                dropout_rate: float = 0.0, seed: int = 0, impl: str = "einsum",
-               dtype: str = "float32", causal_block: int = AUTO, scan_layers: bool = False):
+               dtype: str = "float32", causal_block: int | None = AUTO,
+               scan_layers: bool = False):
     # Imported here: the trainer pulls in ml_collections and optax, which decode mode never needs.
     from synth.config import base_config, mesh_rules
     from synth.parallel import batch_sharding
@@ -77,7 +81,8 @@ class TrainCase:
     from synth.train.steps import make_train_step
 
     self.variant, self.seq_len, self.batch = variant, seq_len, batch
-    self.impl, self.dtype = impl, dtype
+    self.impl, self.dtype, self.causal_block = impl, dtype, causal_block
+    causal_block = AUTO if causal_block is None else causal_block
     config = base_config()
     rules = mesh_rules(config)
     cfg = model_config(variant, shape, seq_len, dropout_rate, impl=impl, dtype=dtype,
@@ -117,9 +122,10 @@ class DecodeCase:
 
   def __init__(self, variant: str, shape: ModelShape, seq_len: int, batch: int, *,
                seed: int = 0, device=None, impl: str = "einsum", dtype: str = "float32",
-               causal_block: int = AUTO):
+               causal_block: int | None = AUTO):
     self.variant, self.seq_len, self.batch = variant, seq_len, batch
-    self.impl, self.dtype = impl, dtype
+    self.impl, self.dtype, self.causal_block = impl, dtype, causal_block
+    causal_block = AUTO if causal_block is None else causal_block
     cfg = model_config(variant, shape, seq_len, impl=impl, dtype=dtype,
                        causal_block=causal_block)
     model = make_model(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1))

@@ -38,9 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "mixtures: einsum, xla, cudnn (GPU, bfloat16)")
   p.add_argument("--dtypes", default="float32",
                  help="comma-separated compute dtypes: float32, bfloat16 (parameters stay f32)")
-  p.add_argument("--causal_block", type=int, default=-1,
-                 help="model.causal_block: 0 dense, -1 auto, or the block size of Random-family "
-                      "causal P V")
+  p.add_argument("--causal_blocks", default="-1",
+                 help="comma-separated model.causal_block values, each timed for the "
+                      "Random-family variants of the causal LM: 0 dense, -1 auto, or the block "
+                      "size of their causal P V (e.g. 0,256 compares dense with blocks)")
   p.add_argument("--compile_layers", default=None, metavar="L1,L2,...",
                  help="instead of timing steps, compile the train step of the first variant at "
                       "the first length with each of these layer counts, with and without "
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
   from synth.bench.run import check_args, run_bench  # after parsing: --help needs no jax
   sizes = dict(kind=args.kind, d_model=args.d_model, num_heads=args.num_heads, d_ff=args.d_ff,
                num_layers=args.num_layers, vocab_size=args.vocab_size, factor_k=args.factor_k)
-  options = dict(impls=args.impls, dtypes=args.dtypes, causal_block=args.causal_block)
+  options = dict(impls=args.impls, dtypes=args.dtypes, causal_blocks=args.causal_blocks)
   try:
     seq_lens = [int(n) for n in args.seq_lens.split(",") if n.strip()]
     check_args(args.variants, seq_lens, args.mode, args.batch_size, args.repeats, args.warmup,

@@ -11,8 +11,9 @@ length at a time is built, timed and freed, so memory holds one length's models 
 Synthesizer at n = 2048 alone has 6 x 8 x 2048^2 = 201M parameters), and the JSON report is
 rewritten after each length.
 
-Cases are (variant, attention_impl, dtype) triples (bench_cases): every implementation of vanilla
-is timed, and each variant is compared with the FASTEST vanilla of its compute dtype on the device
+Cases are (variant, attention_impl, dtype, causal_block) tuples (bench_cases): every
+implementation of vanilla is timed, and every causal_block of a Random-family variant in the
+causal LM (where blocking skips the masked triangle of P V), and each variant is compared with the FASTEST vanilla of its compute dtype on the device
 (speedup_vs_fastest_vanilla) beside its FLOP ceiling against that vanilla (vanilla's executed
 FLOPs over the variant's, synth.bench.flops.ceiling_flops): a ratio near its ceiling means the
 variant gains what doing less arithmetic allows, and one far above it means the baseline is slow
@@ -30,6 +31,7 @@ import jax
 
 from synth.attention import VARIANTS, parse_variant
 from synth.attention.causal_blocks import AUTO
+from synth.attention.random import SHARED_WEIGHT_VARIANTS
 from synth.attention.fused import IMPLS
 from synth.bench.cases import DecodeCase, TrainCase, model_config
 from synth.bench.flops import ModelShape, attention_flops
@@ -58,16 +60,28 @@ def resolve_variants(variants) -> tuple[str, ...]:
   return tuple(variants)
 
 
-def bench_cases(variants, impls, dtypes) -> list[tuple[str, str, str]]:
-  """(variant, attention_impl, dtype) of every case, dtype-major. The implementation only changes
-  variants with a dot-product component, so the others run once per dtype (with einsum, the
-  only path they have); cudnn runs in bfloat16 only (it takes no float32)."""
+def blocks_apply(variant: str, kind: str = "decoder", mode: str = "train") -> bool:
+  """Whether model.causal_block changes `variant` in a `mode` case of a model of `kind`: only a
+  causal LM's Random-family attention (one weight matrix for the batch) multiplies P V in
+  blocks, over a whole sequence (a decoding step attends one query to its cache)."""
+  return (mode == "train" and kind == "decoder"
+          and all(p in SHARED_WEIGHT_VARIANTS for p in parse_variant(variant)))
+
+
+def bench_cases(variants, impls, dtypes, causal_blocks=(AUTO,), kind: str = "decoder",
+                mode: str = "train") -> list[tuple[str, str, str, int | None]]:
+  """(variant, attention_impl, dtype, causal_block) of every case, dtype-major. The
+  implementation only changes variants with a dot-product component, so the others run once per
+  dtype (with einsum, the only path they have); cudnn runs in bfloat16 only (it takes no
+  float32). Each causal_block runs only where it changes something (blocks_apply); elsewhere
+  the case's causal_block is None."""
   cases = []
   for dtype in dtypes:
     for v in variants:
+      blocks = causal_blocks if blocks_apply(v, kind, mode) else (None,)
       for impl in (impls if "vanilla" in parse_variant(v) else ("einsum",)):
         if not (impl == "cudnn" and dtype == "float32"):
-          cases.append((v, impl, dtype))
+          cases += [(v, impl, dtype, block) for block in blocks]
   return cases
 
 
@@ -79,6 +93,21 @@ def _names(value, choices, what: str) -> tuple[str, ...]:
   if bad or not names:
     raise ValueError(f"{what} {', '.join(bad) or '(none)'}: choose from {', '.join(choices)}")
   return tuple(dict.fromkeys(names))
+
+
+def _blocks(value) -> tuple[int, ...]:
+  """A comma string, an int or a list of model.causal_block values -> a tuple of ints."""
+  if isinstance(value, int):
+    return (value,)
+  items = value.split(",") if isinstance(value, str) else value
+  try:
+    blocks = tuple(dict.fromkeys(int(v) for v in items if str(v).strip()))
+  except ValueError:
+    raise ValueError(f"causal blocks {value!r}: give integers (0 dense, -1 auto, or a block "
+                     f"size)") from None
+  if not blocks:
+    raise ValueError("causal blocks: give at least one (0 dense, -1 auto, or a block size)")
+  return blocks
 
 
 def default_batch(mode: str, seq_len: int, platform: str) -> int:
@@ -115,7 +144,7 @@ def _train_record(case) -> dict:
   step = median(case.times)
   achieved = case.model_flops / step
   return {"variant": case.variant, "attention_impl": case.impl, "dtype": case.dtype,
-          "seq_len": case.seq_len, "batch_size": case.batch,
+          "causal_block": case.causal_block, "seq_len": case.seq_len, "batch_size": case.batch,
           "tokens_per_step": case.tokens, "params": case.params, "step_time_s": step,
           "step_times_s": case.times, "tokens_per_s": case.tokens / step,
           "model_flops_per_step": case.model_flops, "xla_flops_per_step": case.xla_flops,
@@ -127,7 +156,8 @@ def _train_record(case) -> dict:
 def _decode_record(case) -> dict:
   run = median(case.times)
   return {"variant": case.variant, "attention_impl": case.impl, "dtype": case.dtype,
-          "seq_len": case.seq_len, "batch_size": case.batch, "decoded_tokens": case.tokens, "decode_time_s": run, "decode_times_s": case.times,
+          "causal_block": case.causal_block, "seq_len": case.seq_len, "batch_size": case.batch,
+          "decoded_tokens": case.tokens, "decode_time_s": run, "decode_times_s": case.times,
           "tokens_per_s": case.tokens / run, "cache_bytes": case.cache_bytes,
           "memory_bytes": case.memory_bytes, "compile_s": case.compile_s}
 
@@ -187,14 +217,19 @@ def _ratio(x) -> str:
   return "-" if x is None else f"{x:.2f}x"
 
 
+def _block(block) -> str:
+  """A case's causal_block in the table: '-' where it changes nothing, 'auto' for -1."""
+  return "-" if block is None else "auto" if block == AUTO else str(block)
+
+
 def format_table(report: dict) -> str:
   """The results as a fixed-width table, one row per (length, variant)."""
   if report["mode"] == "train":
-    head = ("seq", "variant", "impl", "dtype", "batch", "step ms", "tokens/s", "GFLOP/step",
-            "MFU", "vs einsum vanilla", "vs fastest vanilla", "FLOP ceiling", "of ceiling",
-            "memory", "compile s")
-    rows = [(r["seq_len"], r["variant"], r["attention_impl"], r["dtype"], r["batch_size"],
-             f"{r['step_time_s'] * 1e3:.1f}",
+    head = ("seq", "variant", "impl", "dtype", "block", "batch", "step ms", "tokens/s",
+            "GFLOP/step", "MFU", "vs einsum vanilla", "vs fastest vanilla", "FLOP ceiling",
+            "of ceiling", "memory", "compile s")
+    rows = [(r["seq_len"], r["variant"], r["attention_impl"], r["dtype"],
+             _block(r["causal_block"]), r["batch_size"], f"{r['step_time_s'] * 1e3:.1f}",
              f"{r['tokens_per_s']:.0f}", f"{r['model_flops_per_step'] / 1e9:.1f}",
              f"{r['mfu'] * 100:.1f}%", _ratio(r["speedup_vs_vanilla"]),
              _ratio(r["speedup_vs_fastest_vanilla"]),
@@ -221,6 +256,8 @@ def profile_path(profile_dir: str, mode: str, case, seq_len: int) -> str:
   """Where one case's trace goes: one TensorBoard run per case under profile_dir; einsum float32
   cases keep the plain <mode>_<variant>_<seq_len> name."""
   tags = [t for t in (case.impl, case.dtype) if t not in ("einsum", "float32")]
+  if case.causal_block not in (None, AUTO):
+    tags.append(f"block{case.causal_block}")
   return os.path.join(profile_dir, "_".join([mode, case.variant, *tags, str(seq_len)]))
 
 
@@ -233,7 +270,7 @@ def profile_help(profile_dir: str) -> str:
 
 
 def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: int, *,
-               impls=("einsum",), dtypes=("float32",), causal_block: int = AUTO,
+               impls=("einsum",), dtypes=("float32",), causal_blocks=(AUTO,),
                platform: str | None = None, **sizes):
   """Validates run_bench's arguments before any work: (variants, lengths, model shape, cases).
 
@@ -250,6 +287,7 @@ def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: 
   variants = resolve_variants(variants)
   impls = _names(impls, IMPLS, "unknown attention implementation")
   dtypes = _names(dtypes, tuple(DTYPES), "unknown compute dtype")
+  causal_blocks = _blocks(causal_blocks)
   if "cudnn" in impls:
     platform = platform or jax.default_backend()
     if platform != "gpu":
@@ -266,12 +304,15 @@ def check_args(variants, seq_lens, mode: str, batch_size, repeats: int, warmup: 
     raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
   if batch_size is not None and batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-  cases = bench_cases(variants, impls, dtypes)
-  for v, impl, dtype in cases:
+  for block in causal_blocks:  # the model's check, once for each block even where none applies
+    model_config("random", shape, seq_lens[0], causal_block=block)
+  cases = bench_cases(variants, impls, dtypes, causal_blocks, shape.kind, mode)
+  for v, impl, dtype, block in cases:
     for n in seq_lens:
-      # The model's own checks (divisibility, decoder-only or encoder-only variants,
-      # causal_block), then that a FLOP formula exists.
-      model_config(v, shape, n, impl=impl, dtype=dtype, causal_block=causal_block)
+      # The model's own checks (divisibility, decoder-only or encoder-only variants), then that
+      # a FLOP formula exists.
+      model_config(v, shape, n, impl=impl, dtype=dtype,
+                   causal_block=AUTO if block is None else block)
       attention_flops(v, shape, n)
   return variants, seq_lens, shape, cases
 
@@ -282,7 +323,7 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
               vocab_size: int = 32000, factor_k: int = 8, dropout_rate: float = 0.0,
               repeats: int = 5, warmup: int = 2, json_path: str | None = None,
               peak_size: int | None = None, seed: int = 0, profile_dir: str | None = None,
-              impls=("einsum",), dtypes=("float32",), causal_block: int = AUTO,
+              impls=("einsum",), dtypes=("float32",), causal_blocks=(AUTO,),
               log=print) -> dict:
   """Benchmarks attention variants in a model on the first local device; returns the report.
 
@@ -305,20 +346,21 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
     impls: model.attention_impl values to run vanilla (and vanilla mixtures) with.
     dtypes: compute dtypes (parameters stay float32); MFU is against the measured matmul peak
       of each case's own dtype.
-    causal_block: model.causal_block of every case.
+    causal_blocks: model.causal_block values, each run for every Random-family variant of a
+      causal LM (blocks_apply); the other variants run once.
     log: called with each progress line and the final table (None: silent).
   """
   device = jax.local_devices()[0]
   variants, seq_lens, shape, specs = check_args(
       variants, seq_lens, mode, batch_size, repeats, warmup, impls=impls, dtypes=dtypes,
-      causal_block=causal_block, platform=device.platform, kind=kind, d_model=d_model,
+      causal_blocks=causal_blocks, platform=device.platform, kind=kind, d_model=d_model,
       num_heads=num_heads, d_ff=d_ff, num_layers=num_layers, vocab_size=vocab_size,
       factor_k=factor_k)
   log = log or (lambda *_: None)
   memory = PeakMemory(device)
   # One measured peak per compute dtype run, float32 always (report["peak"]).
   probes = {d: MatmulProbe(peak_size, device, d)
-            for d in dict.fromkeys(("float32", *(dtype for _, _, dtype in specs)))}
+            for d in dict.fromkeys(("float32", *(dtype for _, _, dtype, _ in specs)))}
   for dtype, probe in probes.items():
     probe.measure(5)
     log(f"device: {device.device_kind} ({device.platform}); {dtype} matmul peak "
@@ -339,9 +381,9 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
             "kind": kind, "d_model": d_model, "num_heads": num_heads, "d_ff": d_ff,
             "num_layers": num_layers, "vocab_size": vocab_size, "factor_k": factor_k,
             "dropout_rate": dropout_rate if mode == "train" else 0.0, "max_len": "= seq_len",
-            "causal_block": causal_block, "params_dtype": "float32"},
-        "attention_impls": list(dict.fromkeys(impl for _, impl, _ in specs)),
-        "dtypes": list(dict.fromkeys(dtype for _, _, dtype in specs)),
+            "causal_blocks": list(_blocks(causal_blocks)), "params_dtype": "float32"},
+        "attention_impls": list(dict.fromkeys(impl for _, impl, _, _ in specs)),
+        "dtypes": list(dict.fromkeys(dtype for _, _, dtype, _ in specs)),
         "repeats": repeats, "warmup": warmup, "interleaved": True, "statistic": "median",
         "peak": peaks["float32"], "peaks": peaks,
         "process_peak_memory": {"source": memory.source, "bytes": memory.peak_bytes()},
@@ -360,13 +402,14 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
   for n in seq_lens:
     batch = batch_size or default_batch(mode, n, device.platform)
     cases = []
-    for v, impl, dtype in specs:
-      options = dict(seed=seed, impl=impl, dtype=dtype, causal_block=causal_block)
+    for v, impl, dtype, block in specs:
+      options = dict(seed=seed, impl=impl, dtype=dtype, causal_block=block)
       if mode == "train":
         case = TrainCase(v, shape, n, batch, mesh, dropout_rate=dropout_rate, **options)
       else:
         case = DecodeCase(v, shape, n, batch, device=device, **options)
-      log(f"  seq {n} {v} [{impl}, {dtype}]: compiled in {case.compile_s:.1f} s")
+      block_tag = "" if block is None else f", causal_block {block}"
+      log(f"  seq {n} {v} [{impl}, {dtype}{block_tag}]: compiled in {case.compile_s:.1f} s")
       cases.append(case)
     _time_interleaved(cases, repeats, warmup, list(probes.values()))
     records = cases_records(cases, mode)
@@ -392,33 +435,33 @@ def run_bench(variants="all", seq_lens=(256,), mode: str = "train", batch_size: 
 
 
 def run_compile_bench(variants, seq_len: int, layers, batch_size: int | None = None, *,
-                      kind: str = "decoder", d_model: int = 512, num_heads: int = 8, d_ff: int = 2048,
-                      vocab_size: int = 32000, factor_k: int = 8, impls=("einsum",),
-                      dtypes=("float32",), causal_block: int = AUTO,
+                      kind: str = "decoder", d_model: int = 512, num_heads: int = 8,
+                      d_ff: int = 2048, vocab_size: int = 32000, factor_k: int = 8,
+                      impls=("einsum",), dtypes=("float32",), causal_blocks=(AUTO,),
                       json_path: str | None = None, seed: int = 0, log=print) -> dict:
   """Compile time of the train step at each layer count, unrolled and with model.scan_layers.
 
-  The first variant, implementation and dtype are compiled (nothing is run): an unrolled stack
+  The first variant, implementation, dtype and causal block are compiled (nothing is run): an unrolled stack
   compiles every layer anew, a scanned one compiles the layer once. Each record has compile_s;
   scan_vs_unrolled is the scanned compile time over the unrolled one at the same depth.
   """
   device = jax.local_devices()[0]
   log = log or (lambda *_: None)
-  variant, impl, dtype = bench_cases(resolve_variants(variants)[:1],
-                                     _names(impls, IMPLS, "unknown attention implementation"),
-                                     _names(dtypes, tuple(DTYPES), "unknown compute dtype"))[0]
+  variant, impl, dtype, causal_block = bench_cases(
+      resolve_variants(variants)[:1], _names(impls, IMPLS, "unknown attention implementation"),
+      _names(dtypes, tuple(DTYPES), "unknown compute dtype"), _blocks(causal_blocks), kind)[0]
   mesh = _single_device_mesh(device)
   batch = batch_size or default_batch("train", seq_len, device.platform)
   results = []
   for num_layers in layers:
-    shape = ModelShape(kind=kind, d_model=d_model, num_heads=num_heads, d_ff=d_ff, num_layers=num_layers,
-                       vocab_size=vocab_size, factor_k=factor_k)
+    shape = ModelShape(kind=kind, d_model=d_model, num_heads=num_heads, d_ff=d_ff,
+                       num_layers=num_layers, vocab_size=vocab_size, factor_k=factor_k)
     by_scan = {}
     for scan in (False, True):
       case = TrainCase(variant, shape, seq_len, batch, mesh, seed=seed, impl=impl, dtype=dtype,
                        causal_block=causal_block, scan_layers=scan)
       by_scan[scan] = {"variant": variant, "attention_impl": impl, "dtype": dtype,
-                       "seq_len": seq_len, "batch_size": batch, "num_layers": num_layers,
+                       "causal_block": causal_block, "seq_len": seq_len, "batch_size": batch, "num_layers": num_layers,
                        "scan_layers": scan, "params": case.params, "compile_s": case.compile_s}
       log(f"  {num_layers} layers, scan_layers={scan}: compiled in {case.compile_s:.1f} s")
       del case
