@@ -11,7 +11,7 @@ Two choices differ from Flax's defaults, each for a constraint of ours:
   trainer places every variable afterwards, from its abstract state.
 - The names are mapped by synth.parallel.sharding.logical_to_mesh_spec rather than by
   nnx.get_partition_spec under nnx.logical_axis_rules. Both read this metadata and give the same
-  spec where every rule fits (tests/test_sharding.py checks it), but Flax's passes a name with
+  spec where every rule fits (tests/test_parallel.py checks it), but Flax's passes a name with
   no rule through as a mesh axis name, and keeps a mesh axis that does not divide its dimension
   or that an earlier dimension already uses; ours makes the first an error and drops the other
   two, so any rule set is valid for any model.

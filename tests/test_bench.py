@@ -247,9 +247,9 @@ def test_bench_cases_run_each_causal_block_only_where_blocks_apply():
 
 def _case(variant, impl, dtype, times, ceiling):
   return types.SimpleNamespace(
-      variant=variant, impl=impl, dtype=dtype, causal_block=None, seq_len=8, batch=2, tokens=16, params=1,
-      times=times, model_flops=100.0, xla_flops=None, ceiling_flops=ceiling, memory_bytes=0,
-      compile_s=0.0)
+      variant=variant, impl=impl, dtype=dtype, causal_block=None, seq_len=8, batch=2, tokens=16,
+      params=1, times=times, model_flops=100.0, xla_flops=None, ceiling_flops=ceiling,
+      memory_bytes=0, compile_s=0.0)
 
 
 def test_ratio_columns_compare_with_the_fastest_vanilla_of_the_same_dtype():

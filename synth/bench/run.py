@@ -13,9 +13,10 @@ rewritten after each length.
 
 Cases are (variant, attention_impl, dtype, causal_block) tuples (bench_cases): every
 implementation of vanilla is timed, and every causal_block of a Random-family variant in the
-causal LM (where blocking skips the masked triangle of P V), and each variant is compared with the FASTEST vanilla of its compute dtype on the device
-(speedup_vs_fastest_vanilla) beside its FLOP ceiling against that vanilla (vanilla's executed
-FLOPs over the variant's, synth.bench.flops.ceiling_flops): a ratio near its ceiling means the
+causal LM (where blocking skips the masked triangle of P V). Each variant is compared with the
+FASTEST vanilla of its compute dtype on the device (speedup_vs_fastest_vanilla) beside its
+FLOP ceiling against that vanilla (vanilla's executed FLOPs over the variant's,
+synth.bench.flops.ceiling_flops): a ratio near its ceiling means the
 variant gains what doing less arithmetic allows, and one far above it means the baseline is slow
 for reasons other than arithmetic. speedup_vs_vanilla keeps the comparison with the einsum vanilla.
 
@@ -441,9 +442,10 @@ def run_compile_bench(variants, seq_len: int, layers, batch_size: int | None = N
                       json_path: str | None = None, seed: int = 0, log=print) -> dict:
   """Compile time of the train step at each layer count, unrolled and with model.scan_layers.
 
-  The first variant, implementation, dtype and causal block are compiled (nothing is run): an unrolled stack
-  compiles every layer anew, a scanned one compiles the layer once. Each record has compile_s;
-  scan_vs_unrolled is the scanned compile time over the unrolled one at the same depth.
+  The first variant, implementation, dtype and causal block are compiled (nothing is run): an
+  unrolled stack compiles every layer anew, a scanned one compiles the layer once. Each record
+  has compile_s; scan_vs_unrolled is the scanned compile time over the unrolled one at the same
+  depth.
   """
   device = jax.local_devices()[0]
   log = log or (lambda *_: None)
@@ -461,7 +463,8 @@ def run_compile_bench(variants, seq_len: int, layers, batch_size: int | None = N
       case = TrainCase(variant, shape, seq_len, batch, mesh, seed=seed, impl=impl, dtype=dtype,
                        causal_block=causal_block, scan_layers=scan)
       by_scan[scan] = {"variant": variant, "attention_impl": impl, "dtype": dtype,
-                       "causal_block": causal_block, "seq_len": seq_len, "batch_size": batch, "num_layers": num_layers,
+                       "causal_block": causal_block, "seq_len": seq_len, "batch_size": batch,
+                       "num_layers": num_layers,
                        "scan_layers": scan, "params": case.params, "compile_s": case.compile_s}
       log(f"  {num_layers} layers, scan_layers={scan}: compiled in {case.compile_s:.1f} s")
       del case
