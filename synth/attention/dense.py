@@ -82,18 +82,26 @@ def default_factors(n: int) -> tuple[int, int]:
   return a, n // a
 
 
+def resolve_factors(max_len: int, factor_a: int | None = None,
+                    factor_b: int | None = None) -> tuple[int, int]:
+  """Factorized Dense's (a, b) from the configured sizes: both missing -> default_factors, one
+  missing -> the other divides max_len into it. Not checked here (a * b == max_len)."""
+  if factor_a is None and factor_b is None:
+    return default_factors(max_len)
+  if factor_a is None:
+    return max_len // factor_b, factor_b
+  if factor_b is None:
+    return factor_a, max_len // factor_a
+  return factor_a, factor_b
+
+
 class FactorizedDenseLogits(_TokenRows):
   """Factorized Dense Synthesizer: row i = flatten(outer(A_h(x_i), B_h(x_i))), a * b = N."""
 
   def __init__(self, d_model: int, num_heads: int, head_dim: int, max_len: int, *,
                rngs: nnx.Rngs, factor_a: int | None = None, factor_b: int | None = None,
                dtype=jnp.float32):
-    if factor_a is None and factor_b is None:
-      factor_a, factor_b = default_factors(max_len)
-    elif factor_a is None:
-      factor_a = max_len // factor_b
-    elif factor_b is None:
-      factor_b = max_len // factor_a
+    factor_a, factor_b = resolve_factors(max_len, factor_a, factor_b)
     if factor_a * factor_b != max_len:
       raise ValueError(
           f"factorized_dense needs factor_a * factor_b == max_len, got {factor_a} * {factor_b} "

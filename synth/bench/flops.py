@@ -51,7 +51,7 @@ import dataclasses
 
 from synth.attention import TOKEN_MIXERS, parse_variant
 from synth.attention.causal_blocks import AUTO, causal_block_fraction, resolve_block
-from synth.attention.dense import default_factors
+from synth.attention.dense import resolve_factors
 from synth.attention.random import SHARED_WEIGHT_VARIANTS
 
 
@@ -89,15 +89,8 @@ class ModelShape:
     return self.kind == "decoder"
 
   def factors(self, max_len: int) -> tuple[int, int]:
-    """Factorized Dense's (a, b), resolved exactly as synth.attention.dense does."""
-    a, b = self.factor_a or None, self.factor_b or None
-    if a is None and b is None:
-      return default_factors(max_len)
-    if a is None:
-      return max_len // b, b
-    if b is None:
-      return a, max_len // a
-    return a, b
+    """Factorized Dense's (a, b), resolved by the layer's own rule (0 = unset)."""
+    return resolve_factors(max_len, self.factor_a or None, self.factor_b or None)
 
 
 def token_token_fractions(variant: str, n: int, *, causal: bool = True, impl: str = "einsum",
